@@ -1,0 +1,31 @@
+"""What the HTTP API needs from the running appliance (implemented by the server)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from siprec_appliance.siprec.model import SessionSnapshot
+
+
+class ApplianceControl(Protocol):
+    """The narrow interface between the REST API and the SIP/media server."""
+
+    @property
+    def started_at(self) -> float:
+        """Unix time at which the appliance started."""
+
+    @property
+    def draining(self) -> bool:
+        """True while the appliance refuses new sessions for shutdown."""
+
+    def active_session_count(self) -> int:
+        """Number of sessions not yet terminated."""
+
+    def list_sessions(self) -> list[SessionSnapshot]:
+        """Every session not yet terminated, oldest first."""
+
+    def get_session(self, session_id: str) -> SessionSnapshot | None:
+        """One session by id (also recently terminated ones), or None."""
+
+    def terminate_session(self, session_id: str) -> bool:
+        """Send BYE to the SRC and end the session; False if no such active session."""

@@ -1,0 +1,37 @@
+"""Read-only views of recording sessions, shared by the core, the API and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamInfo:
+    """One offered ``m=`` line of a recording session and how we answered it."""
+
+    index: int
+    label: str | None
+    port: int
+    rtcp_port: int | None
+    codecs: tuple[str, ...]
+    direction: str
+    paused: bool
+    packets: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSnapshot:
+    """A recording session as the REST API shows it."""
+
+    id: str
+    call_id: str
+    state: str
+    src_address: str
+    transport: str
+    streams: tuple[StreamInfo, ...]
+    started_at: float
+    is_siprec: bool
+    metadata_parts: int = 0
+    ended_at: float | None = None
+    end_reason: str | None = None
+    warnings: tuple[str, ...] = field(default=())
