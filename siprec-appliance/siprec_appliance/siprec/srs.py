@@ -1,0 +1,777 @@
+"""The Session Recording Server user agent (RFC 7866 §6.1.2), sans-IO.
+
+Driven by ``receive(data, peer, now)``, ``handle_timer(now)`` and API calls
+(``accept``, ``reject``, ``terminate``, ``start_drain``); the adapter pulls
+``messages_to_send()``, ``next_event()`` and ``get_timer()``. Nothing here reads
+a clock, opens a socket or touches a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
+
+from siprec_appliance.errors import SdpError, SipProtocolError
+from siprec_appliance.sdp.answer import new_origin, plan_streams
+from siprec_appliance.sdp.model import SessionDescription
+from siprec_appliance.sip.dialog import Dialog, build_response, response_target
+from siprec_appliance.sip.message import (
+    Request,
+    Response,
+    can_answer,
+    parse_message,
+    validate_request,
+)
+from siprec_appliance.sip.multipart import BodyPart, split_body
+from siprec_appliance.sip.timers import TimerQueue
+from siprec_appliance.sip.transaction import (
+    MAGIC_COOKIE,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+    TxState,
+    server_key,
+)
+from siprec_appliance.sip.transport import Outgoing, Peer, Target
+from siprec_appliance.siprec import media
+from siprec_appliance.siprec.detect import METADATA_TYPES, detect, metadata_parts
+from siprec_appliance.siprec.events import (
+    Event,
+    MetadataReceived,
+    SessionAnswered,
+    SessionEnded,
+    SessionEstablished,
+    SessionOffered,
+    StreamsChanged,
+)
+from siprec_appliance.siprec.model import SessionSnapshot
+from siprec_appliance.siprec.ports import PortAllocator
+from siprec_appliance.siprec.session import RecordingSession, SessionState
+from siprec_appliance.siprec.session_timer import IntervalTooSmall, TimerAgreement, negotiate
+from siprec_appliance.siprec.settings import SrsSettings
+
+log = logging.getLogger("siprec.sip")
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
+SUPPORTED = "siprec, timer"
+# Option tags a request may Require of us (RFC 3261 §8.2.2.3). We never send a
+# reliable provisional, so Require: 100rel is trivially honoured (RFC 3262 §3).
+KNOWN_EXTENSIONS = frozenset({"siprec", "timer", "100rel"})
+# Methods we recognise but do not take: 405 with Allow (RFC 3261 §8.2.1).
+NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "PRACK"})
+BODY_TYPES = frozenset({"application/sdp", "multipart/mixed", "multipart/related", *METADATA_TYPES})
+
+DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag
+
+
+class SrsCore:
+    """All recording sessions of one appliance, and the SIP transactions behind them."""
+
+    def __init__(
+        self,
+        settings: SrsSettings,
+        ports: PortAllocator,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ports = ports
+        self.stats: Counter[str] = Counter()
+        self.draining = False
+        self._rng = rng or random.Random()
+        self._timers = TimerQueue()
+        self._outgoing: list[Outgoing] = []
+        self._events: deque[Event] = deque()
+        self._server_tx: dict[tuple[str, ...], ServerTransaction] = {}
+        self._client_tx: dict[str, NonInviteClientTransaction] = {}
+        self._dialogs: dict[DialogKey, RecordingSession] = {}
+        self.sessions: dict[str, RecordingSession] = {}
+        self._ended: OrderedDict[str, RecordingSession] = OrderedDict()
+        self._handlers: dict[str, Callable[[Request, Peer, ServerTransaction, float], None]] = {
+            "INVITE": self._on_invite,
+            "BYE": self._on_bye,
+            "OPTIONS": self._on_options,
+            "INFO": self._on_info,
+            "UPDATE": self._on_update,
+            "CANCEL": self._on_cancel,
+        }
+
+    # ----------------------------------------------------------------- outputs
+    def messages_to_send(self) -> list[Outgoing]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self._timers.run_due(now)
+
+    # ------------------------------------------------------------------ queries
+    def active_count(self) -> int:
+        return sum(1 for s in self.sessions.values() if not s.ended)
+
+    def find(self, session_id: str) -> RecordingSession | None:
+        return self.sessions.get(session_id) or self._ended.get(session_id)
+
+    def snapshot(self, session_id: str, clock_offset: float = 0.0) -> SessionSnapshot | None:
+        session = self.find(session_id)
+        return session.snapshot(clock_offset) if session else None
+
+    # ------------------------------------------------------------------- inputs
+    def receive(self, data: bytes, peer: Peer, now: float, *, datagram: bool = True) -> None:
+        """Feed one UDP datagram, or one message cut from a stream by the framer."""
+        try:
+            result = parse_message(data, datagram=datagram)
+        except SipProtocolError as exc:
+            self.stats["malformed"] += 1
+            log.warning("dropped unparsable message from %s: %s", peer, exc.reason)
+            return
+        for warning in result.warnings:
+            log.debug("tolerated from %s: %s", peer, warning)
+        message = result.message
+        if isinstance(message, Response):
+            self._on_response(message, now)
+        else:
+            self._on_request(message, peer, now)
+
+    def note_media_activity(
+        self, session_id: str, now: float, packets: dict[int, int] | None = None
+    ) -> None:
+        """The adapter saw RTP for this session (called in batches, not per packet).
+
+        ``packets`` maps an RTP port to its packet count so far.
+        """
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        session.last_media = now
+        for stream in session.streams:
+            if packets and stream.port in packets:
+                stream.packets = packets[stream.port]
+
+    # --------------------------------------------------------------- requests
+    def _on_request(self, request: Request, peer: Peer, now: float) -> None:
+        try:
+            validate_request(request)
+        except SipProtocolError as exc:
+            self.stats["rejected_malformed"] += 1
+            log.warning("malformed %s from %s: %s", request.method, peer, exc.reason)
+            if request.method != "ACK" and can_answer(request):
+                self._send_stateless(request, peer, exc.status, exc.reason)
+            return
+        if request.method == "ACK":
+            self._on_ack(request, now)
+            return
+        key = server_key(request)
+        existing = self._server_tx.get(key)
+        if existing is not None:
+            self.stats["retransmissions"] += 1
+            existing.retransmission(now)
+            return
+        tx = self._new_server_tx(request, peer)
+        unsupported = self._unsupported_extensions(request)
+        if unsupported:
+            self._respond(tx, peer, 420, extra=[("Unsupported", ", ".join(unsupported))], now=now)
+            return
+        handler = self._handlers.get(request.method.upper())
+        if handler is not None:
+            handler(request, peer, tx, now)
+        elif request.method.upper() in NOT_ALLOWED:
+            self._respond(tx, peer, 405, extra=[("Allow", ALLOW)], now=now)
+        else:
+            self._respond(tx, peer, 501, extra=[("Allow", ALLOW)], now=now)
+
+    @staticmethod
+    def _unsupported_extensions(request: Request) -> list[str]:
+        if request.method in ("ACK", "CANCEL"):
+            return []
+        return [t for t in request.headers.get_list("Require") if t.lower() not in KNOWN_EXTENSIONS]
+
+    def _new_server_tx(self, request: Request, peer: Peer) -> ServerTransaction:
+        target = response_target(request, peer)
+
+        def send(response: Response) -> None:
+            self._emit(response, target)
+
+        tx: ServerTransaction
+        if request.method == "INVITE":
+            invite_tx = InviteServerTransaction(
+                request,
+                reliable=peer.reliable,
+                timers=self._timers,
+                values=self.settings.timers,
+                send=send,
+                on_terminated=self._tx_terminated,
+                on_ack_timeout=lambda now: self._ack_timeout(invite_tx, now),
+            )
+            tx = invite_tx
+        else:
+            tx = NonInviteServerTransaction(
+                request,
+                reliable=peer.reliable,
+                timers=self._timers,
+                values=self.settings.timers,
+                send=send,
+                on_terminated=self._tx_terminated,
+            )
+        self._server_tx[tx.key] = tx
+        return tx
+
+    def _tx_terminated(self, tx: ServerTransaction) -> None:
+        if self._server_tx.get(tx.key) is tx:
+            del self._server_tx[tx.key]
+
+    def _emit(self, message: Request | Response, target: Target) -> None:
+        self._outgoing.append(Outgoing(message.to_bytes(), target, message))
+
+    def _respond(
+        self,
+        tx: ServerTransaction,
+        peer: Peer,
+        status: int,
+        reason: str | None = None,
+        *,
+        now: float,
+        session: RecordingSession | None = None,
+        extra: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        to_tag = session.dialog.local_tag if session else self._new_tag()
+        response = build_response(
+            tx.request,
+            peer,
+            status,
+            reason,
+            to_tag=to_tag,
+            extra=extra,
+            body=body,
+            content_type=content_type,
+            server=self.settings.user_agent,
+        )
+        self.stats[f"response_{status}"] += 1
+        if isinstance(tx, InviteServerTransaction | NonInviteServerTransaction):
+            tx.respond(response, now)
+
+    def _send_stateless(self, request: Request, peer: Peer, status: int, reason: str) -> None:
+        response = build_response(
+            request, peer, status, reason, to_tag=self._new_tag(), server=self.settings.user_agent
+        )
+        self._emit(response, response_target(request, peer))
+
+    # --------------------------------------------------------------- dialogs
+    def _dialog_session(self, request: Request) -> RecordingSession | None:
+        key = (request.call_id, request.to_tag or "", request.from_tag or "")
+        return self._dialogs.get(key)
+
+    def _in_dialog(
+        self, request: Request, peer: Peer, tx: ServerTransaction, now: float
+    ) -> RecordingSession | None:
+        """The session of an in-dialog request, or None after answering 481/500."""
+        session = self._dialog_session(request)
+        if session is None or session.state is SessionState.TERMINATED:
+            if session is not None and request.method == "BYE":
+                self._respond(tx, peer, 200, now=now, session=session)
+                return None
+            self._respond(tx, peer, 481, now=now)
+            return None
+        number = request.cseq[0]
+        if number <= session.dialog.remote_cseq and request.method != "CANCEL":
+            # RFC 3261 §12.2.2: a lower CSeq than the last one is out of order.
+            self._respond(tx, peer, 500, "CSeq out of order", now=now, session=session)
+            return None
+        session.dialog.remote_cseq = number
+        return session
+
+    # ---------------------------------------------------------------- methods
+    def _on_options(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        session = self._dialog_session(request) if request.to_tag else None
+        if self.draining and session is None:
+            extra = [("Retry-After", str(self.settings.retry_after))]
+            self._respond(tx, peer, 503, "Draining for shutdown", extra=extra, now=now)
+            return
+        extra = [("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)]
+        self._respond(tx, peer, 200, extra=extra, now=now, session=session)
+
+    def _on_info(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        session = self._in_dialog(request, peer, tx, now)
+        if session is not None:
+            self._respond(tx, peer, 200, now=now, session=session)
+
+    def _on_bye(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        session = self._in_dialog(request, peer, tx, now)
+        if session is None:
+            return
+        self._respond(tx, peer, 200, now=now, session=session)
+        if session.invite_tx is not None and not session.invite_tx.final_sent:
+            self._respond(session.invite_tx, session.peer, 487, now=now, session=session)
+        self._end(session, "BYE from the SRC", now)
+
+    def _on_cancel(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        """RFC 3261 §9.2: 200 to the CANCEL, then 487 to the INVITE if still pending."""
+        key = server_key(request)
+        invite_tx = self._server_tx.get((*key[:-1], "INVITE"))
+        if not isinstance(invite_tx, InviteServerTransaction):
+            self._respond(tx, peer, 481, now=now)
+            return
+        session = self._dialog_session_for_invite(invite_tx.request)
+        self._respond(tx, peer, 200, now=now, session=session)
+        if invite_tx.final_sent:
+            return
+        self._respond(invite_tx, peer, 487, now=now, session=session)
+        if session is not None:
+            self._end(session, "cancelled by the SRC", now)
+
+    def _dialog_session_for_invite(self, invite: Request) -> RecordingSession | None:
+        for session in self.sessions.values():
+            if session.invite_tx is not None and session.invite_tx.request is invite:
+                return session
+        return None
+
+    def _on_ack(self, request: Request, now: float) -> None:
+        tx = self._server_tx.get(server_key(request))
+        if isinstance(tx, InviteServerTransaction) and tx.state is TxState.COMPLETED:
+            tx.ack_received(now)  # ACK for a non-2xx final: same transaction (§17.2.1)
+            return
+        session = self._dialog_session(request)
+        if session is None or session.invite_tx is None:
+            self.stats["stray_ack"] += 1
+            return
+        if request.cseq[0] != session.invite_cseq:
+            self.stats["stray_ack"] += 1
+            return
+        session.invite_tx.ack_received(now)
+        session.invite_tx = None
+        if session.offer_in_200:
+            session.offer_in_200 = False
+            media.apply_ack_answer(self, session, request, now)
+        if session.state is SessionState.ANSWERED:
+            session.state = SessionState.ACTIVE
+            self._events.append(SessionEstablished(session.id))
+
+    def _ack_timeout(self, tx: InviteServerTransaction, now: float) -> None:
+        """Timer H/L fired: no ACK. §13.3.1.4: a 2xx never ACKed ends the session."""
+        for session in list(self.sessions.values()):
+            if session.invite_tx is tx:
+                session.invite_tx = None
+                if tx.last_response is not None and tx.last_response.status < 300:
+                    log.warning("session %s: no ACK for 200 OK, sending BYE", session.id)
+                    self.terminate(session.id, now, "no ACK received for 200 OK")
+
+    # ---------------------------------------------------------------- INVITE
+    def _on_invite(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        assert isinstance(tx, InviteServerTransaction)
+        if request.to_tag:
+            self._on_reinvite(request, peer, tx, now)
+            return
+        refusal = self._admission(request)
+        if refusal is not None:
+            status, reason, extra = refusal
+            log.warning("refused INVITE %s from %s: %d %s", request.call_id, peer, status, reason)
+            self._respond(tx, peer, status, reason, extra=extra, now=now)
+            return
+        try:
+            parts, offer = self._offer_parts(request)
+            agreement = self._negotiate_timer(request)
+        except SipProtocolError as exc:
+            log.warning("refused INVITE %s from %s: %s", request.call_id, peer, exc.reason)
+            self._respond(tx, peer, exc.status, exc.reason, extra=_warning(exc), now=now)
+            return
+        if isinstance(agreement, IntervalTooSmall):
+            extra = [("Min-SE", str(agreement.min_se))]
+            self._respond(tx, peer, 422, extra=extra, now=now)
+            return
+        self._create_session(request, peer, tx, parts, offer, agreement, now)
+
+    def _admission(self, request: Request) -> tuple[int, str, list[tuple[str, str]]] | None:
+        retry = [("Retry-After", str(self.settings.retry_after))]
+        if self.draining:
+            return 503, "Draining for shutdown", retry
+        if self.active_count() >= self.settings.max_sessions:
+            return 503, "Concurrent session limit reached", retry
+        ctype = request.content_type
+        if request.body.strip() and ctype not in BODY_TYPES:
+            return 415, f"Unsupported body type {ctype}", [("Accept", ACCEPT)]
+        return None
+
+    def _offer_parts(self, request: Request) -> tuple[list[BodyPart], SessionDescription]:
+        parts = split_body(request.headers, request.body)
+        signals = detect(request, parts)
+        if not signals.is_siprec and self.settings.require_siprec:
+            raise SipProtocolError("Not a SIPREC recording session (RFC 7866)", 421)
+        offer = media.sdp_offer(parts)
+        if offer is None:
+            raise SipProtocolError("INVITE without an SDP offer", 488)
+        return parts, offer
+
+    def _negotiate_timer(self, request: Request) -> TimerAgreement | IntervalTooSmall | None:
+        allow = request.headers.get_list("Allow")
+        peer_allows_update = not allow or any(m.upper() == "UPDATE" for m in allow)
+        return negotiate(request.headers, self.settings.min_se, peer_allows_update)
+
+    def _create_session(
+        self,
+        request: Request,
+        peer: Peer,
+        tx: InviteServerTransaction,
+        parts: list[BodyPart],
+        offer: SessionDescription,
+        agreement: TimerAgreement | None,
+        now: float,
+    ) -> None:
+        plans = plan_streams(offer)
+        if not any(plan.accepted for plan in plans):
+            reasons = "; ".join(sorted({p.refuse_reason or "" for p in plans}))
+            log.warning("refused INVITE %s from %s: %s", request.call_id, peer, reasons)
+            warning = [("Warning", f'305 {peer.local_host} "No recordable audio: {reasons}"')]
+            self._respond(tx, peer, 488, extra=warning, now=now)
+            return
+        session_id = self._new_id()
+        address = self.settings.media_address or self.settings.sip_address or peer.local_host
+        session = RecordingSession(
+            id=session_id,
+            dialog=Dialog.from_invite(request, self._new_tag()),
+            peer=peer,
+            invite=request,
+            is_siprec=detect(request, parts).is_siprec,
+            created_at=now,
+            origin=new_origin(str(self._rng.randrange(10**9, 10**10)), address),
+            media_address=address,
+            pending_offer=offer,
+            pending_plans=plans,
+            invite_tx=tx,
+            invite_cseq=request.cseq[0],
+            timer=agreement,
+        )
+        if not session.is_siprec:
+            session.warnings.append("INVITE carries no SIPREC indication; recorded anyway")
+            log.warning("recording non-SIPREC INVITE %s from %s", request.call_id, peer)
+        self.sessions[session_id] = session
+        self._dialogs[self._key(session)] = session
+        self._respond(tx, peer, 100, now=now)
+        self._publish_metadata(session, parts, "INVITE")
+        self._events.append(SessionOffered(session_id))
+
+    def accept(self, session_id: str, now: float) -> bool:
+        """Answer an offered session with 200 OK; False if it is gone or no port is free."""
+        session = self.sessions.get(session_id)
+        if session is None or session.state is not SessionState.OFFERED:
+            return False
+        tx, offer = session.invite_tx, session.pending_offer
+        assert tx is not None and offer is not None
+        streams = media.allocate_streams(self, session, session.pending_plans, [], now)
+        if streams is None:
+            log.warning("session %s: no free RTP port, answering 503", session.id)
+            self.reject(session_id, 503, "No free RTP port", now)
+            return False
+        session.streams = streams
+        body = media.answer_body(session, offer)
+        session.state = SessionState.ANSWERED
+        session.pending_offer, session.pending_plans = None, []
+        self._respond(
+            tx,
+            session.peer,
+            200,
+            now=now,
+            session=session,
+            extra=self._ok_headers(session),
+            body=body,
+            content_type="application/sdp",
+        )
+        self._start_session_timer(session, now)
+        self._events.append(SessionAnswered(session.id))
+        return True
+
+    def reject(self, session_id: str, status: int, reason: str, now: float) -> bool:
+        session = self.sessions.get(session_id)
+        if session is None or session.state is not SessionState.OFFERED:
+            return False
+        assert session.invite_tx is not None
+        extra = [("Retry-After", str(self.settings.retry_after))] if status == 503 else []
+        self._respond(session.invite_tx, session.peer, status, reason, extra=extra, now=now)
+        self._end(session, f"rejected: {status} {reason}", now)
+        return True
+
+    def _ok_headers(self, session: RecordingSession) -> list[tuple[str, str]]:
+        """Contact with +sip.srs and Supported: siprec (RFC 7866 §6.1.2)."""
+        peer = session.peer
+        host = self.settings.sip_address or peer.local_host
+        host = f"[{host}]" if ":" in host else host
+        transport = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+        contact = f"<sip:srs@{host}:{peer.local_port}{transport}>;+sip.srs"
+        headers = [
+            ("Contact", contact),
+            ("Allow", ALLOW),
+            ("Supported", SUPPORTED),
+        ]
+        if session.timer is not None:
+            headers.extend(session.timer.response_headers())
+        return headers
+
+    # -------------------------------------------------------- re-INVITE, UPDATE
+    def _on_reinvite(
+        self, request: Request, peer: Peer, tx: InviteServerTransaction, now: float
+    ) -> None:
+        session = self._in_dialog(request, peer, tx, now)
+        if session is None:
+            return
+        if session.invite_tx is not None or session.state is SessionState.OFFERED:
+            # RFC 3261 §14.2: an INVITE is still in progress on this dialog.
+            retry = [("Retry-After", str(self._rng.randint(0, 10)))]
+            self._respond(tx, peer, 500, "Previous INVITE pending", extra=retry, now=now)
+            return
+        self._modify_session(request, peer, tx, session, now)
+
+    def _on_update(self, request: Request, peer: Peer, tx: ServerTransaction, now: float) -> None:
+        session = self._in_dialog(request, peer, tx, now)
+        if session is None:
+            return
+        if session.offer_in_200 and request.body.strip():
+            # RFC 3311 §5.2: an offer of ours is still waiting for its answer.
+            self._respond(tx, peer, 491, now=now, session=session)
+            return
+        self._modify_session(request, peer, tx, session, now)
+
+    def _modify_session(
+        self,
+        request: Request,
+        peer: Peer,
+        tx: ServerTransaction,
+        session: RecordingSession,
+        now: float,
+    ) -> None:
+        """re-INVITE or UPDATE: SDP, metadata, both or nothing (RFC 7866 §7.1.2, §9)."""
+        try:
+            parts = split_body(request.headers, request.body)
+            offer = media.sdp_offer(parts)
+            agreement = self._negotiate_timer(request)
+        except SipProtocolError as exc:
+            self._respond(tx, peer, exc.status, exc.reason, now=now, session=session)
+            return
+        if isinstance(agreement, IntervalTooSmall):
+            extra = [("Min-SE", str(agreement.min_se))]
+            self._respond(tx, peer, 422, extra=extra, now=now, session=session)
+            return
+        body = b""
+        if offer is not None:
+            result = media.apply_offer(self, session, offer, now)
+            if isinstance(result, str):
+                extra = [("Warning", f'305 {peer.local_host} "{result}"')]
+                self._respond(tx, peer, 488, extra=extra, now=now, session=session)
+                return
+            body = result
+        elif request.method == "INVITE":
+            body = media.offer_body(session)  # §14.2: offerless re-INVITE, we offer
+            session.offer_in_200 = True
+        session.dialog.refresh_target(request)
+        session.timer = agreement
+        self._publish_metadata(session, parts, request.method)
+        if isinstance(tx, InviteServerTransaction):
+            session.invite_tx = tx
+            session.invite_cseq = request.cseq[0]
+        self._respond(
+            tx,
+            peer,
+            200,
+            now=now,
+            session=session,
+            extra=self._ok_headers(session),
+            body=body,
+            content_type="application/sdp" if body else None,
+        )
+        self._start_session_timer(session, now)
+
+    def _publish_metadata(self, session: RecordingSession, parts: list[BodyPart], method: str) -> None:
+        found = metadata_parts(parts)
+        if found:
+            session.metadata_parts += len(found)
+            self._events.append(MetadataReceived(session.id, tuple(found), method))
+
+    def streams_changed(self, session: RecordingSession, paused: list[int], resumed: list[int]) -> None:
+        self._events.append(StreamsChanged(session.id, tuple(paused), tuple(resumed)))
+
+    # ---------------------------------------------------------- session timer
+    def _start_session_timer(self, session: RecordingSession, now: float) -> None:
+        """RFC 4028: (re)arm on every successful INVITE/UPDATE."""
+        if session.timer_handle is not None:
+            session.timer_handle.cancel()
+            session.timer_handle = None
+        session.last_refresh = now
+        agreement = session.timer
+        if agreement is None:
+            return
+        if agreement.refresher == "uas":
+            when = agreement.refresh_after(now)
+            session.timer_handle = self._timers.schedule(
+                when, lambda t: self._send_refresh(session, t)
+            )
+        else:
+            when = agreement.expiry_after(now)
+            session.timer_handle = self._timers.schedule(
+                when, lambda t: self._session_expired(session, t)
+            )
+
+    def _session_expired(self, session: RecordingSession, now: float) -> None:
+        if session.ended:
+            return
+        timeout = self.settings.rtp_timeout
+        if session.last_media is not None and now - session.last_media < timeout:
+            # Never tear down a call whose RTP flows just because SIP went quiet.
+            log.warning("session %s: session timer expired but RTP flows; keeping it", session.id)
+            session.timer_handle = self._timers.schedule(
+                now + timeout, lambda t: self._session_expired(session, t)
+            )
+            return
+        log.warning("session %s: session timer expired with no RTP; sending BYE", session.id)
+        self.terminate(session.id, now, "session timer expired (RFC 4028)")
+
+    def _send_refresh(self, session: RecordingSession, now: float) -> None:
+        """We are the refresher: UPDATE without a body (RFC 4028 §7.4, RFC 3311)."""
+        if session.ended or session.timer is None:
+            return
+        interval = session.timer.interval
+        extra = [
+            ("Session-Expires", f"{interval};refresher=uas"),
+            ("Supported", SUPPORTED),
+        ]
+
+        def result(status: int, response: Response | None, t: float) -> None:
+            del response
+            if 200 <= status < 300:
+                self._start_session_timer(session, t)
+            else:
+                self._session_expired(session, t)
+
+        self._send_in_dialog(session, "UPDATE", now, extra=extra, on_result=result)
+
+    # ------------------------------------------------------- ending sessions
+    def terminate(self, session_id: str, now: float, reason: str = "terminated") -> bool:
+        """End a session from our side: BYE once it is answered, else a final response."""
+        session = self.sessions.get(session_id)
+        if session is None or session.ended:
+            return False
+        if session.state is SessionState.OFFERED:
+            return self.reject(session_id, 503, "Service Unavailable", now)
+        self._send_in_dialog(session, "BYE", now, extra=[("Reason", f'SIP;cause=200;text="{reason}"')])
+        self._end(session, reason, now)
+        return True
+
+    def start_drain(self, now: float) -> None:
+        """Stop taking new sessions (OPTIONS and INVITE get 503 with Retry-After)."""
+        del now
+        self.draining = True
+
+    def terminate_all(self, now: float, reason: str = "appliance shutting down") -> int:
+        ids = [s.id for s in self.sessions.values() if not s.ended]
+        return sum(1 for sid in ids if self.terminate(sid, now, reason))
+
+    def _send_in_dialog(
+        self,
+        session: RecordingSession,
+        method: str,
+        now: float,
+        *,
+        extra: list[tuple[str, str]],
+        on_result: Callable[[int, Response | None, float], None] | None = None,
+    ) -> None:
+        peer = session.peer
+        target = session.dialog.next_target(peer.transport, peer.connection_id)
+        host = self.settings.sip_address or peer.local_host
+        host = f"[{host}]" if ":" in host else host
+        branch = MAGIC_COOKIE + self._new_tag()
+        via = f"SIP/2.0/{target.transport} {host}:{peer.local_port};branch={branch};rport"
+        headers = [*extra, ("User-Agent", self.settings.user_agent)]
+        request = session.dialog.build_request(method, via, extra=headers)
+
+        def send(req: Request) -> None:
+            self._emit(req, target)
+
+        def done(status: int, response: Response | None, t: float) -> None:
+            if status >= 300:
+                log.info("session %s: %s answered %d", session.id, method, status)
+            if on_result is not None:
+                on_result(status, response, t)
+
+        tx = NonInviteClientTransaction(
+            request,
+            reliable=target.transport != "UDP",
+            timers=self._timers,
+            values=self.settings.timers,
+            send=send,
+            on_result=done,
+            on_terminated=self._client_tx_terminated,
+        )
+        self._client_tx[tx.branch] = tx
+        tx.start(now)
+
+    def _client_tx_terminated(self, tx: NonInviteClientTransaction) -> None:
+        self._client_tx.pop(tx.branch, None)
+
+    def _on_response(self, response: Response, now: float) -> None:
+        try:
+            branch = response.top_via.branch or ""
+        except SipProtocolError:
+            self.stats["malformed"] += 1
+            return
+        tx = self._client_tx.get(branch)
+        if tx is None:
+            self.stats["stray_response"] += 1
+            return
+        tx.response_received(response, now)
+
+    def _end(self, session: RecordingSession, reason: str, now: float) -> None:
+        """Free everything the session holds; keep it visible for the API a while."""
+        if session.state is SessionState.TERMINATED:
+            return
+        session.state = SessionState.TERMINATED
+        session.ended_at = now
+        session.end_reason = reason
+        if session.timer_handle is not None:
+            session.timer_handle.cancel()
+        for port in session.ports():
+            self.ports.release(port, now)
+        self.sessions.pop(session.id, None)
+        self._ended[session.id] = session
+        while len(self._ended) > self.settings.ended_history:
+            self._ended.popitem(last=False)
+        # Keep the dialog a while so a retransmitted or crossing BYE still gets 200.
+        key = self._key(session)
+        linger = 64 * self.settings.timers.t1
+        self._timers.schedule(now + linger, lambda t: self._forget_dialog(key, session))
+        log.info("session %s ended: %s", session.id, reason)
+        self._events.append(SessionEnded(session.id, reason))
+
+    def _forget_dialog(self, key: DialogKey, session: RecordingSession) -> None:
+        if self._dialogs.get(key) is session:
+            del self._dialogs[key]
+
+    # ------------------------------------------------------------------ ids
+    @staticmethod
+    def _key(session: RecordingSession) -> DialogKey:
+        d = session.dialog
+        return (d.call_id, d.local_tag, d.remote_tag)
+
+    def _new_tag(self) -> str:
+        return f"{self._rng.getrandbits(64):016x}"
+
+    def _new_id(self) -> str:
+        return f"{self._rng.getrandbits(128):032x}"
+
+
+def _warning(exc: SipProtocolError) -> list[tuple[str, str]]:
+    if exc.status == 421:
+        return [("Require", "siprec")]
+    if exc.status == 488:
+        return [("Warning", f'399 - "{exc.reason}"')]
+    return []
+
+
+__all__ = ["SdpError", "SrsCore"]
