@@ -1,0 +1,320 @@
+"""The REST API (Sanic) over :class:`ApplianceControl`, run inside the appliance's loop.
+
+Routes (JSON in, JSON out)::
+
+    GET    /api/health              no token; status, version, uptime, active sessions
+    GET    /api/sessions            {"sessions": [snapshot, ...]}
+    GET    /api/sessions/<id>       snapshot, or 404
+    DELETE /api/sessions/<id>       202 {"id", "state": "terminating"}, or 404
+
+Every route needs ``Authorization: Bearer <token>`` (RFC 6750) unless it is added with
+``ctx_public=True``. Every error, including Sanic's own 404/405/400 and crashes, is
+``{"error": {"status": N, "message": "..."}}``; a crash is logged, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from types import SimpleNamespace
+from typing import Any, Protocol, TypeAlias, cast
+
+from sanic import HTTPResponse, Request, Sanic, json
+from sanic.config import Config as SanicConfig
+from sanic.exceptions import NotFound, SanicException, Unauthorized
+from sanic.handlers import ErrorHandler
+
+from siprec_appliance.appliance.auth import token_matches
+from siprec_appliance.appliance.control import ApplianceControl
+from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+
+__all__ = [
+    "ApiApp",
+    "ApiContext",
+    "ApiServer",
+    "create_app",
+    "error_body",
+    "snapshot_to_json",
+    "start_api",
+    "stream_to_json",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiContext:
+    """What the handlers need, kept on ``app.ctx``."""
+
+    control: ApplianceControl
+    token: str
+    version: str
+
+
+ApiApp: TypeAlias = "Sanic[SanicConfig, ApiContext]"
+ApiRequest: TypeAlias = "Request[ApiApp, SimpleNamespace]"
+
+
+# --------------------------------------------------------------------------------------
+# JSON views
+# --------------------------------------------------------------------------------------
+
+
+def _iso_utc(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stream_to_json(stream: StreamInfo) -> dict[str, Any]:
+    """One ``m=`` line of a session as the API shows it."""
+    return {
+        "index": stream.index,
+        "label": stream.label,
+        "port": stream.port,
+        "rtcp_port": stream.rtcp_port,
+        "codecs": list(stream.codecs),
+        "direction": stream.direction,
+        "paused": stream.paused,
+        "packets": stream.packets,
+    }
+
+
+def snapshot_to_json(snapshot: SessionSnapshot) -> dict[str, Any]:
+    """A session as the API shows it; times as ISO 8601 UTC and as Unix seconds."""
+    ended_at = snapshot.ended_at
+    return {
+        "id": snapshot.id,
+        "call_id": snapshot.call_id,
+        "state": snapshot.state,
+        "src_address": snapshot.src_address,
+        "transport": snapshot.transport,
+        "streams": [stream_to_json(stream) for stream in snapshot.streams],
+        "started_at": _iso_utc(snapshot.started_at),
+        "started_at_unix": snapshot.started_at,
+        "is_siprec": snapshot.is_siprec,
+        "metadata_parts": snapshot.metadata_parts,
+        "ended_at": None if ended_at is None else _iso_utc(ended_at),
+        "ended_at_unix": ended_at,
+        "end_reason": snapshot.end_reason,
+        "warnings": list(snapshot.warnings),
+    }
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The one shape of every API error."""
+    return {"error": {"status": status, "message": message}}
+
+
+# --------------------------------------------------------------------------------------
+# Errors and authentication
+# --------------------------------------------------------------------------------------
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Every error as :func:`error_body` JSON; never HTML, never a traceback."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, SanicException):
+            status = int(exception.status_code)
+            message = str(exception) or HTTPStatus(status).phrase
+            headers = dict(getattr(exception, "headers", None) or {})
+        else:
+            status, message, headers = 500, "internal server error", {}
+        if status >= 500:
+            logger.error("API %s %s failed", request.method, request.path, exc_info=exception)
+        return json(error_body(status, message), status=status, headers=headers)
+
+
+async def _require_token(request: ApiRequest) -> None:
+    """Request middleware: deny by default; routes with ``ctx_public=True`` are open."""
+    route = request.route
+    if route is None or getattr(route.ctx, "public", False):
+        return  # no route: let the 404/405 through
+    if not token_matches(request.headers.get("authorization"), request.app.ctx.token):
+        raise Unauthorized("missing or invalid API token", scheme="Bearer")
+
+
+# --------------------------------------------------------------------------------------
+# Handlers
+# --------------------------------------------------------------------------------------
+
+
+async def health(request: ApiRequest) -> HTTPResponse:
+    """Liveness and a summary; needs no token (load balancers, monitoring)."""
+    context = request.app.ctx
+    control = context.control
+    return json(
+        {
+            "status": "draining" if control.draining else "ok",
+            "version": context.version,
+            "uptime_seconds": round(max(0.0, time.time() - control.started_at), 3),
+            "active_sessions": control.active_session_count(),
+        }
+    )
+
+
+async def list_sessions(request: ApiRequest) -> HTTPResponse:
+    """Every session not yet terminated, oldest first."""
+    sessions = request.app.ctx.control.list_sessions()
+    return json({"sessions": [snapshot_to_json(snapshot) for snapshot in sessions]})
+
+
+async def get_session(request: ApiRequest, session_id: str) -> HTTPResponse:
+    """One session, also a recently terminated one."""
+    snapshot = request.app.ctx.control.get_session(session_id)
+    if snapshot is None:
+        raise NotFound(f"no session {session_id!r}")
+    return json(snapshot_to_json(snapshot))
+
+
+async def terminate_session(request: ApiRequest, session_id: str) -> HTTPResponse:
+    """Ask the server to send BYE (RFC 3261 §15) and end the session."""
+    if not request.app.ctx.control.terminate_session(session_id):
+        raise NotFound(f"no active session {session_id!r}")
+    logger.info("API: session %s terminated on request", session_id)
+    return json({"id": session_id, "state": "terminating"}, status=202)
+
+
+def create_app(
+    control: ApplianceControl, *, token: str, version: str, name: str = "siprec_api"
+) -> ApiApp:
+    """A Sanic app serving the API over ``control``.
+
+    Sanic keeps a process-wide registry of apps by name: ``name`` must be unused until
+    the app is closed (:meth:`ApiServer.close` unregisters it).
+    """
+    if not token:
+        raise ValueError("the API token must not be empty")
+    app: ApiApp = Sanic(
+        name,
+        ctx=ApiContext(control=control, token=token, version=version),
+        configure_logging=False,  # the appliance configures logging
+        error_handler=JsonErrorHandler(),
+    )
+    app.config.MOTD = False
+    # TouchUp rewrites Sanic's methods in place for speed; with several apps in one
+    # process (tests, restarts) the second rewrite fails, and the API is not hot.
+    app.config.TOUCHUP = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.on_request(_require_token)
+    app.add_route(health, "/api/health", methods=["GET"], ctx_public=True)
+    app.add_route(list_sessions, "/api/sessions", methods=["GET"])
+    session_uri = "/api/sessions/<session_id:str>"
+    app.add_route(get_session, session_uri, methods=["GET"], unquote=True)
+    app.add_route(terminate_session, session_uri, methods=["DELETE"], unquote=True)
+    return app
+
+
+# --------------------------------------------------------------------------------------
+# Running inside an existing asyncio loop
+# --------------------------------------------------------------------------------------
+
+
+class _Connection(Protocol):
+    def close_if_idle(self) -> bool: ...
+    def abort(self) -> None: ...
+
+
+class _SanicServer(Protocol):
+    """The typed subset of ``sanic.server.async_server.AsyncioServer`` used here."""
+
+    server: asyncio.Server
+    connections: set[_Connection]
+
+    async def startup(self) -> None: ...
+    async def before_start(self) -> None: ...
+    async def after_start(self) -> None: ...
+    async def before_stop(self) -> None: ...
+    async def after_stop(self) -> None: ...
+
+
+class ApiServer:
+    """A started API: where it listens, and how to stop it."""
+
+    def __init__(self, app: ApiApp, server: _SanicServer, *, grace: float) -> None:
+        self.app = app
+        self._server = server
+        self._grace = grace
+        self._closed = False
+        address = server.server.sockets[0].getsockname()
+        self.host: str = address[0]
+        self.port: int = address[1]
+
+    async def close(self) -> None:
+        """Stop listening, let requests in progress finish (bounded), run the stop events."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._server.before_stop()
+            await self._drain()
+            await self._server.after_stop()
+        finally:
+            Sanic.unregister_app(self.app)
+            logger.info("API stopped on %s:%d", self.host, self.port)
+
+    async def _drain(self) -> None:
+        listener = self._server.server
+        listener.close()
+        connections = self._server.connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._grace
+        while connections and loop.time() < deadline:
+            for connection in list(connections):
+                connection.close_if_idle()
+            await asyncio.sleep(0.02)
+        for connection in list(connections):
+            connection.abort()
+        await listener.wait_closed()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+async def start_api(
+    app: ApiApp, host: str, port: int, *, access_log: bool = False, grace: float = 5.0
+) -> ApiServer:
+    """Serve ``app`` on ``host:port`` in the running loop (``port`` 0: a free port).
+
+    Uses Sanic's low-level ``create_server`` (no worker processes, no signal handlers)
+    and runs the lifecycle steps ``app.run()`` would: startup, before_start, serving,
+    after_start. The socket is bound here (Sanic would turn port 0 into 8000), before
+    startup, so a busy port fails fast with ``OSError``; it accepts only after startup.
+    """
+    try:
+        listening = _bind(host, port)
+    except OSError:
+        Sanic.unregister_app(app)  # so that the caller may create it again
+        raise
+    try:
+        created = await app.create_server(
+            sock=listening,
+            access_log=access_log,
+            asyncio_server_kwargs={"start_serving": False},
+        )
+    except BaseException:
+        listening.close()
+        Sanic.unregister_app(app)
+        raise
+    if created is None:  # only without return_asyncio_server, which is always on
+        raise RuntimeError("Sanic did not return a server")
+    server = cast(_SanicServer, created)
+    try:
+        await server.startup()
+        await server.before_start()
+        await server.server.start_serving()
+        await server.after_start()
+    except BaseException:
+        server.server.close()
+        Sanic.unregister_app(app)
+        raise
+    api = ApiServer(app, server, grace=grace)
+    logger.info("API listening on http://%s:%d", api.host, api.port)
+    return api

@@ -1,0 +1,132 @@
+"""RTP/RTCP sockets for recording sessions.
+
+``BoundPortAllocator`` implements the core's ``PortAllocator``: a port only goes
+into an SDP answer once its sockets are bound, and a port another program holds
+is skipped and retried later. Each socket counts what it receives; the server
+reports activity to the core once a second so that a call whose RTP flows is
+never torn down for SIP silence. (Capture and decoding come with the media work.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import cast
+from dataclasses import dataclass, field
+
+from siprec_appliance.siprec.ports import PortPool
+
+log = logging.getLogger("siprec.media")
+
+RECEIVE_BUFFER = 1 << 20  # bytes of kernel buffer per RTP socket
+
+
+class PacketCounter(asyncio.DatagramProtocol):
+    """Counts datagrams on one port; the hot path does nothing else yet."""
+
+    __slots__ = ("bytes", "packets", "transport")
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.bytes = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # CPython's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.packets += 1
+        self.bytes += len(data)
+
+
+@dataclass(slots=True)
+class PortBinding:
+    """The sockets of one RTP/RTCP pair and who owns them."""
+
+    owner: str
+    rtp: PacketCounter
+    rtcp: PacketCounter | None
+    sockets: list[socket.socket] = field(default_factory=list)
+    tasks: list[asyncio.Task[object]] = field(default_factory=list)
+
+
+class BoundPortAllocator:
+    """Binds RTP (and RTCP) sockets from a :class:`PortPool` as the core asks."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, pool: PortPool) -> None:
+        self._loop = loop
+        self._host = host
+        self._pool = pool
+        self.bindings: dict[int, PortBinding] = {}
+        self.bind_failures = 0
+
+    @property
+    def pool(self) -> PortPool:
+        return self._pool
+
+    def allocate(self, owner: str, now: float, *, rtcp: bool) -> int | None:
+        for _ in range(16):
+            port = self._pool.allocate(owner, now, rtcp=rtcp)
+            if port is None:
+                return None
+            try:
+                sockets = [self._bind(port)]
+                if rtcp:
+                    sockets.append(self._bind(port + 1))
+            except OSError as exc:
+                self.bind_failures += 1
+                log.warning("RTP port %d unavailable (%s); skipping it", port, exc.strerror)
+                self._pool.quarantine(port, now)
+                continue
+            self.bindings[port] = self._attach(owner, sockets)
+            return port
+        return None
+
+    def release(self, port: int, now: float) -> None:
+        binding = self.bindings.pop(port, None)
+        if binding is not None:
+            for counter in (binding.rtp, binding.rtcp):
+                if counter is not None and counter.transport is not None:
+                    counter.transport.close()
+            for task in binding.tasks:
+                task.cancel()
+            for sock in binding.sockets:
+                sock.close()
+        self._pool.release(port, now)
+
+    def packets(self, port: int) -> int:
+        binding = self.bindings.get(port)
+        if binding is None:
+            return 0
+        return binding.rtp.packets + (binding.rtcp.packets if binding.rtcp else 0)
+
+    def close_all(self, now: float) -> None:
+        for port in list(self.bindings):
+            self.release(port, now)
+
+    def _bind(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.setblocking(False)
+            sock.bind((self._host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _attach(self, owner: str, sockets: list[socket.socket]) -> PortBinding:
+        counters = [PacketCounter() for _ in sockets]
+        binding = PortBinding(owner, counters[0], counters[1] if len(counters) > 1 else None)
+        binding.sockets = sockets
+        for sock, counter in zip(sockets, counters, strict=True):
+            binding.tasks.append(self._loop.create_task(self._endpoint(sock, counter)))
+        return binding
+
+    async def _endpoint(self, sock: socket.socket, counter: PacketCounter) -> object:
+        """Register a bound socket with the loop; packets wait in the kernel meanwhile."""
+        await self._loop.create_datagram_endpoint(lambda: counter, sock=sock)
+        return counter

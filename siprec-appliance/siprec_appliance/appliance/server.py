@@ -1,0 +1,242 @@
+"""The running appliance: wires the SIPREC core to sockets, the clock and the API.
+
+All protocol decisions live in ``SrsCore``; this module feeds it bytes and time,
+sends what it produces, re-arms one timer, and answers the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from siprec_appliance.appliance.api import ApiServer, create_app, start_api
+from siprec_appliance.appliance.auth import resolve_api_token
+from siprec_appliance.appliance.media import BoundPortAllocator
+from siprec_appliance.appliance.transport import (
+    SourceFilter,
+    Transports,
+    client_tls_context,
+    server_tls_context,
+)
+from siprec_appliance.config import Config
+from siprec_appliance.errors import SipProtocolError
+from siprec_appliance.sip.dialog import build_response, response_target
+from siprec_appliance.sip.message import Request, can_answer, parse_message
+from siprec_appliance.sip.transaction import TimerValues
+from siprec_appliance.sip.transport import Outgoing, Peer
+from siprec_appliance.siprec.events import Event, SessionEnded, SessionOffered
+from siprec_appliance.siprec.model import SessionSnapshot
+from siprec_appliance.siprec.ports import PortPool
+from siprec_appliance.siprec.settings import SrsSettings
+from siprec_appliance.siprec.srs import SrsCore
+from siprec_appliance.version import __version__
+
+log = logging.getLogger("siprec.appliance")
+
+MEDIA_SWEEP_SECONDS = 1.0
+
+
+def srs_settings(config: Config) -> SrsSettings:
+    sip, media = config.sip, config.media
+    return SrsSettings(
+        user_agent=sip.user_agent,
+        require_siprec=sip.require_siprec,
+        max_sessions=sip.max_sessions,
+        min_se=sip.min_se,
+        retry_after=sip.retry_after,
+        timers=TimerValues(sip.timers.t1, sip.timers.t2, sip.timers.t4),
+        sip_address=sip.advertised_address,
+        media_address=media.advertised_address,
+        rtp_timeout=media.rtp_timeout,
+    )
+
+
+class Appliance:
+    """One SRS node: SIP transports, RTP ports, the core and the REST API."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._started_at = time.time()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._sources = SourceFilter(config.sip.allowed_sources)
+        self._activity: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.core: SrsCore
+        self.allocator: BoundPortAllocator
+        self.transports: Transports
+        self.api: ApiServer | None = None
+        self.token_file: Path | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        config = self.config
+        data_dir = config.storage.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        pool = PortPool(config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown)
+        self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
+        self.core = SrsCore(srs_settings(config), self.allocator)
+        self.transports = self._make_transports()
+        await self.transports.start()
+        log.info(
+            "SIP on %s port %d (UDP, TCP)%s; RTP ports %d-%d",
+            config.sip.host,
+            self.transports.port,
+            f", TLS port {self.transports.tls_port}" if config.sip.tls_enabled else "",
+            config.media.rtp_port_min,
+            config.media.rtp_port_max,
+        )
+        token, self.token_file = resolve_api_token(config.http.api_token, data_dir)
+        if self.token_file is not None:
+            log.info("API token is in %s", self.token_file)
+        app = create_app(self, token=token, version=__version__, name=f"siprec_api_{id(self)}")
+        self.api = await start_api(app, config.http.host, config.http.port)
+        self._tasks.append(loop.create_task(self._media_sweep()))
+
+    def _make_transports(self) -> Transports:
+        sip = self.config.sip
+        server_tls = client_tls = None
+        if sip.tls_enabled:
+            tls = sip.tls
+            assert tls.certificate is not None and tls.private_key is not None
+            ca = str(tls.ca_certificates) if tls.ca_certificates else None
+            server_tls = server_tls_context(
+                str(tls.certificate), str(tls.private_key), ca, tls.verify_client
+            )
+            client_tls = client_tls_context(ca)
+        return Transports(
+            self._deliver,
+            host=sip.host,
+            port=sip.port,
+            tls_port=sip.tls_port if sip.tls_enabled else None,
+            server_tls=server_tls,
+            client_tls=client_tls,
+        )
+
+    async def shutdown(self) -> None:
+        """SIGTERM: refuse new sessions, let calls finish for the grace time, then BYE."""
+        self.core.start_drain(self._now())
+        log.info("draining: %d active sessions", self.core.active_count())
+        deadline = self._now() + self.config.sip.shutdown_grace
+        while self.core.active_count() and self._now() < deadline:
+            await asyncio.sleep(0.1)
+        ended = self.core.terminate_all(self._now())
+        if ended:
+            log.info("sent BYE to %d sessions at the end of the grace time", ended)
+        self._pump()
+        await asyncio.sleep(min(2.0, 4 * self.config.sip.timers.t1))
+        await self.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.api is not None:
+            await self.api.close()
+            self.api = None
+        await self.transports.close()
+        self.allocator.close_all(self._now())
+
+    # ------------------------------------------------------------- core pump
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _deliver(self, data: bytes, peer: Peer, datagram: bool) -> None:
+        if not self._sources.allows(peer.host):
+            self._refuse_source(data, peer, datagram)
+            return
+        self.core.receive(data, peer, self._now(), datagram=datagram)
+        self._pump()
+
+    def _pump(self) -> None:
+        core = self.core
+        while (event := core.next_event()) is not None:
+            self._on_event(event)
+        for out in core.messages_to_send():
+            self.transports.send(out)
+        self._rearm()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, SessionOffered):
+            # Issue 2 records every acceptable session; the policy engine decides later.
+            self.core.accept(event.session_id, self._now())
+        elif isinstance(event, SessionEnded):
+            self._activity.pop(event.session_id, None)
+
+    def _rearm(self) -> None:
+        deadline = self.core.get_timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._loop is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(self._now())
+        self._pump()
+
+    async def _media_sweep(self) -> None:
+        """Tell the core which sessions received RTP, once a second, in one batch."""
+        while True:
+            await asyncio.sleep(MEDIA_SWEEP_SECONDS)
+            now = self._now()
+            for session in list(self.core.sessions.values()):
+                counts = {port: self.allocator.packets(port) for port in session.ports()}
+                total = sum(counts.values())
+                if total != self._activity.get(session.id, 0):
+                    self._activity[session.id] = total
+                    self.core.note_media_activity(session.id, now, counts)
+            self._pump()
+
+    def _refuse_source(self, data: bytes, peer: Peer, datagram: bool) -> None:
+        """403 for requests from outside ``sip.allowed_sources``; anything else is dropped."""
+        self.core.stats["refused_source"] += 1
+        try:
+            message = parse_message(data, datagram=datagram).message
+        except SipProtocolError:
+            return
+        if not isinstance(message, Request) or message.method == "ACK" or not can_answer(message):
+            return
+        log.warning("403 to %s %s: source not in sip.allowed_sources", message.method, peer)
+        response = build_response(
+            message, peer, 403, "Source address not allowed", server=self.config.sip.user_agent
+        )
+        self.transports.send(Outgoing(response.to_bytes(), response_target(message, peer), response))
+
+    # ------------------------------------------------- ApplianceControl (API)
+    @property
+    def started_at(self) -> float:
+        return self._started_at
+
+    @property
+    def draining(self) -> bool:
+        return self.core.draining
+
+    def _offset(self) -> float:
+        return time.time() - self._now()
+
+    def active_session_count(self) -> int:
+        return self.core.active_count()
+
+    def list_sessions(self) -> list[SessionSnapshot]:
+        offset = self._offset()
+        return [s.snapshot(offset) for s in self.core.sessions.values()]
+
+    def get_session(self, session_id: str) -> SessionSnapshot | None:
+        return self.core.snapshot(session_id, self._offset())
+
+    def terminate_session(self, session_id: str) -> bool:
+        done = self.core.terminate(session_id, self._now(), "terminated by the operator (API)")
+        self._pump()
+        return done

@@ -1,0 +1,404 @@
+"""``siprecctl``: the operator's command line for the appliance's REST API (stdlib only).
+
+Exit codes: 0 success, 1 the API answered with an error, 2 usage error,
+3 cannot connect to the API.
+
+New commands are one entry in :data:`COMMANDS`: the words that select it, the request
+it sends and how its answer is printed; the argument parser is built from that table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from siprec_appliance.appliance.auth import TOKEN_FILE_NAME
+
+__all__ = ["COMMANDS", "ApiRequest", "Command", "main"]
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CONNECT = 3
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class CliError(Exception):
+    """Ends the command with ``exit_code`` after printing the message to stderr."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --------------------------------------------------------------------------------------
+# The command table
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One HTTP request to the API."""
+
+    method: str
+    path: str
+    body: Any = None  # sent as JSON when not None
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """A positional argument of a command."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A leaf command: how to build its request and how to print the answer."""
+
+    help: str
+    request: Callable[[argparse.Namespace], ApiRequest]
+    render: Callable[[Any], str]
+    arguments: tuple[Argument, ...] = field(default=())
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _format_duration(seconds: float) -> str:
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours:d}h{minutes:02d}m{secs:02d}s"
+    return f"{days}d{text}" if days else text
+
+
+def _render_health(body: Any) -> str:
+    return _render_pairs(
+        [
+            ("status", body.get("status")),
+            ("version", body.get("version")),
+            ("uptime", _format_duration(float(body.get("uptime_seconds", 0)))),
+            ("active sessions", body.get("active_sessions")),
+        ]
+    )
+
+
+def _render_pairs(pairs: Sequence[tuple[str, Any]]) -> str:
+    width = max(len(name) for name, _ in pairs)
+    return "\n".join(f"{name + ':':<{width + 1}} {_cell(value)}" for name, value in pairs)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value) or "-"
+    return str(value)
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table with columns padded to their widest cell."""
+    cells = [list(headers)] + [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _short_time(iso: Any) -> str:
+    if not isinstance(iso, str):
+        return "-"
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _render_session_list(body: Any) -> str:
+    sessions = body.get("sessions", [])
+    if not sessions:
+        return "no active sessions"
+    rows = [
+        (
+            session.get("id"),
+            session.get("state"),
+            session.get("src_address"),
+            session.get("transport"),
+            len(session.get("streams", [])),
+            "yes" if session.get("is_siprec") else "no",
+            _short_time(session.get("started_at")),
+            session.get("call_id"),
+        )
+        for session in sessions
+    ]
+    headers = ("ID", "STATE", "SOURCE", "TRANSPORT", "STREAMS", "SIPREC", "STARTED", "CALL-ID")
+    return render_table(headers, rows)
+
+
+def _render_session(body: Any) -> str:
+    pairs = [
+        ("id", body.get("id")),
+        ("call-id", body.get("call_id")),
+        ("state", body.get("state")),
+        ("source", body.get("src_address")),
+        ("transport", body.get("transport")),
+        ("siprec", body.get("is_siprec")),
+        ("metadata parts", body.get("metadata_parts")),
+        ("started", _short_time(body.get("started_at"))),
+        ("ended", _short_time(body.get("ended_at")) if body.get("ended_at") else None),
+        ("end reason", body.get("end_reason")),
+        ("warnings", "; ".join(body.get("warnings", [])) or None),
+    ]
+    streams = body.get("streams", [])
+    if not streams:
+        return _render_pairs(pairs) + "\n\nno streams"
+    rows = [
+        (
+            stream.get("index"),
+            stream.get("label"),
+            stream.get("port"),
+            stream.get("rtcp_port"),
+            stream.get("codecs"),
+            stream.get("direction"),
+            stream.get("paused"),
+            stream.get("packets"),
+        )
+        for stream in streams
+    ]
+    headers = ("#", "LABEL", "PORT", "RTCP", "CODECS", "DIRECTION", "PAUSED", "PACKETS")
+    return _render_pairs(pairs) + "\n\n" + render_table(headers, rows)
+
+
+def _render_terminated(body: Any) -> str:
+    return f"session {body.get('id')}: {body.get('state')}"
+
+
+COMMANDS: dict[tuple[str, ...], Command] = {
+    ("health",): Command(
+        help="show whether the appliance is up, its version and load",
+        request=lambda args: ApiRequest("GET", "/api/health"),
+        render=_render_health,
+    ),
+    ("sessions", "list"): Command(
+        help="list the active recording sessions",
+        request=lambda args: ApiRequest("GET", "/api/sessions"),
+        render=_render_session_list,
+    ),
+    ("sessions", "get"): Command(
+        help="show one recording session and its streams",
+        request=lambda args: ApiRequest("GET", f"/api/sessions/{_quote(args.id)}"),
+        render=_render_session,
+        arguments=(Argument("id", "session id"),),
+    ),
+    ("sessions", "terminate"): Command(
+        help="end a recording session (the appliance sends BYE)",
+        request=lambda args: ApiRequest("DELETE", f"/api/sessions/{_quote(args.id)}"),
+        render=_render_terminated,
+        arguments=(Argument("id", "session id"),),
+    ),
+}
+
+GROUP_HELP: dict[str, str] = {"sessions": "recording sessions"}
+
+
+# --------------------------------------------------------------------------------------
+# Argument parsing
+# --------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises instead of exiting, so that :func:`main` returns the exit code."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: error: {message}\n{self.format_usage().strip()}", EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``siprecctl``, built from :data:`COMMANDS`."""
+    parser = _Parser(prog="siprecctl", description="Control a running siprec-appliance.")
+    parser.add_argument(
+        "--url",
+        help="API base URL (default: $SIPREC_API_URL, "
+        "else http://127.0.0.1:$SIPREC_HTTP_PORT or 8080)",
+    )
+    parser.add_argument(
+        "--token", help="API token (default: $SIPREC_API_TOKEN, else the token file)"
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help=f"file holding the API token (default: $SIPREC_DATA_DIR/{TOKEN_FILE_NAME})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for the API (default: {DEFAULT_TIMEOUT:g})",
+    )
+    groups: dict[tuple[str, ...], argparse._SubParsersAction[Any]] = {
+        (): parser.add_subparsers(title="commands", metavar="COMMAND")
+    }
+    for words, command in COMMANDS.items():
+        subparsers = _subparsers_for(groups, words[:-1])
+        leaf = subparsers.add_parser(words[-1], help=command.help, description=command.help)
+        for argument in command.arguments:
+            leaf.add_argument(argument.name, help=argument.help)
+        leaf.set_defaults(command=command)
+    return parser
+
+
+def _subparsers_for(
+    groups: dict[tuple[str, ...], argparse._SubParsersAction[Any]], words: tuple[str, ...]
+) -> argparse._SubParsersAction[Any]:
+    if words not in groups:
+        parent = _subparsers_for(groups, words[:-1])
+        group = parent.add_parser(words[-1], help=GROUP_HELP.get(words[-1]))
+        group.set_defaults(command=None, group=group)
+        groups[words] = group.add_subparsers(title="commands", metavar="COMMAND")
+    return groups[words]
+
+
+# --------------------------------------------------------------------------------------
+# Talking to the API
+# --------------------------------------------------------------------------------------
+
+
+def default_url(env: Mapping[str, str]) -> str:
+    """``$SIPREC_API_URL``, else ``http://127.0.0.1:${SIPREC_HTTP_PORT:-8080}``."""
+    url = env.get("SIPREC_API_URL")
+    if url:
+        return url
+    return f"http://127.0.0.1:{env.get('SIPREC_HTTP_PORT') or 8080}"
+
+
+def resolve_token(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """``--token``, else ``$SIPREC_API_TOKEN``, else the token file (None if absent)."""
+    if args.token:
+        return str(args.token)
+    if env.get("SIPREC_API_TOKEN"):
+        return env["SIPREC_API_TOKEN"]
+    explicit = args.token_file is not None
+    path = args.token_file or Path(env.get("SIPREC_DATA_DIR") or "./var") / TOKEN_FILE_NAME
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        if explicit:
+            raise CliError(f"siprecctl: token file {path} does not exist", EXIT_USAGE) from None
+        return None
+    except OSError as exc:
+        raise CliError(f"siprecctl: cannot read token file {path}: {exc}", EXIT_USAGE) from exc
+
+
+def call_api(base_url: str, request: ApiRequest, token: str | None, timeout: float) -> Any:
+    """Send ``request``; the decoded JSON answer, or :class:`CliError` (exit 1 or 3)."""
+    url = _check_url(base_url).rstrip("/") + request.path
+    headers = {"Accept": "application/json"}
+    data = None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if request.body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(request.body).encode()
+    http_request = urllib.request.Request(url, data=data, headers=headers, method=request.method)
+    # Talk to the API directly: a proxy from the environment would see the token.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(http_request, timeout=timeout) as response:
+            return _decode(response.read(), url)
+    except urllib.error.HTTPError as exc:
+        raise CliError(_api_error_message(exc), EXIT_API_ERROR) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = _reason(exc)
+        raise CliError(f"siprecctl: cannot connect to {base_url}: {reason}", EXIT_CONNECT) from exc
+
+
+def _check_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(
+            f"siprecctl: invalid API URL {base_url!r} (expected http://HOST:PORT)", EXIT_USAGE
+        )
+    return base_url
+
+
+def _reason(exc: OSError) -> str:
+    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _decode(raw: bytes, url: str) -> Any:
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise CliError(f"siprecctl: {url} did not answer JSON", EXIT_API_ERROR) from exc
+
+
+def _api_error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        error = json.loads(exc.read())["error"]
+        message = f"{error['message']} (HTTP {error['status']})"
+    except (ValueError, KeyError, TypeError, OSError):
+        message = f"HTTP {exc.code} {exc.reason}"
+    hint = ""
+    if exc.code == 401:
+        hint = (
+            "\nhint: pass --token, set SIPREC_API_TOKEN or point --token-file at the api-token file"
+        )
+    return f"siprecctl: {message}{hint}"
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str], env: Mapping[str, str], out: TextIO) -> int:
+    """Parse ``argv``, call the API, print the answer; :class:`CliError` on failure."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command | None = getattr(args, "command", None)
+    if command is None:
+        group: argparse.ArgumentParser = getattr(args, "group", parser)
+        raise CliError(group.format_help().rstrip(), EXIT_USAGE)
+    token = resolve_token(args, env)
+    body = call_api(args.url or default_url(env), command.request(args), token, args.timeout)
+    print(json.dumps(body, indent=2) if args.json else command.render(body), file=out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``siprecctl``; returns the exit code."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv, os.environ, sys.stdout)
+    except CliError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

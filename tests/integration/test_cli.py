@@ -1,0 +1,358 @@
+"""``siprecctl`` against a real API served from a background thread with its own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from siprec_appliance.appliance.api import create_app, start_api
+from siprec_appliance.cli import main
+from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "cli-test-token-0123456789abcdef"
+_names = itertools.count()
+
+
+@dataclass
+class Appliance:
+    """A small ApplianceControl for tests (our interface, not a remote mock)."""
+
+    sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
+    terminate_calls: list[str] = field(default_factory=list)
+
+    @property
+    def started_at(self) -> float:
+        return time.time() - 3725.0
+
+    @property
+    def draining(self) -> bool:
+        return False
+
+    def active_session_count(self) -> int:
+        return len(self.sessions)
+
+    def list_sessions(self) -> list[SessionSnapshot]:
+        return list(self.sessions.values())
+
+    def get_session(self, session_id: str) -> SessionSnapshot | None:
+        return self.sessions.get(session_id)
+
+    def terminate_session(self, session_id: str) -> bool:
+        self.terminate_calls.append(session_id)
+        return self.sessions.pop(session_id, None) is not None
+
+
+def make_session(session_id: str) -> SessionSnapshot:
+    return SessionSnapshot(
+        id=session_id,
+        call_id=f"call-{session_id}@pbx.example.com",
+        state="recording",
+        src_address="198.51.100.7:5060",
+        transport="tls",
+        streams=(
+            StreamInfo(
+                index=0,
+                label="inbound",
+                port=10000,
+                rtcp_port=10001,
+                codecs=("PCMU",),
+                direction="recvonly",
+                paused=False,
+                packets=321,
+            ),
+        ),
+        started_at=1_700_000_000.0,
+        is_siprec=True,
+    )
+
+
+class ApiThread:
+    """The API in a thread with its own event loop, like the appliance runs it."""
+
+    def __init__(self, control: Appliance) -> None:
+        self.control = control
+        self.port = 0
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._ready.wait(10), "API did not start"
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = create_app(self.control, token=TOKEN, version="1.2.3", name=f"cli_{next(_names)}")
+        server = await start_api(app, "127.0.0.1", 0)
+        self.port = server.port
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await server.close()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("SIPREC_API_URL", "SIPREC_API_TOKEN", "SIPREC_HTTP_PORT", "SIPREC_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./var/api-token here
+    return tmp_path
+
+
+@pytest.fixture
+def api(clean_env: Path) -> Iterator[ApiThread]:
+    server = ApiThread(Appliance(sessions={"s-1": make_session("s-1"), "s-2": make_session("s-2")}))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- success --------------------------------------------------------------------------
+
+
+def test_health_human(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--url", api.url, "health")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["status:", "ok"]
+    assert lines[1].split() == ["version:", "1.2.3"]
+    assert lines[2].split()[1].startswith("1h02m0")
+    assert lines[3].split() == ["active", "sessions:", "2"]
+
+
+def test_health_json(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--url", api.url, "--json", "health")
+    assert code == 0
+    body = json.loads(out)
+    assert body["status"] == "ok"
+    assert body["version"] == "1.2.3"
+    assert body["active_sessions"] == 2
+
+
+def test_sessions_list_table(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "list")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "ID", "STATE", "SOURCE", "TRANSPORT", "STREAMS", "SIPREC", "STARTED", "CALL-ID"
+    ]  # fmt: skip
+    assert [row.split()[0] for row in rows] == ["s-1", "s-2"]
+    assert rows[0].split() == [
+        "s-1", "recording", "198.51.100.7:5060", "tls", "1", "yes",
+        "2023-11-14", "22:13:20Z", "call-s-1@pbx.example.com",
+    ]  # fmt: skip
+
+
+def test_sessions_list_json(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "--json", "sessions", "list")
+    assert code == 0
+    assert [s["id"] for s in json.loads(out)["sessions"]] == ["s-1", "s-2"]
+
+
+def test_sessions_list_empty(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = ApiThread(Appliance())
+    server.start()
+    try:
+        code, out, _ = run(capsys, "--url", server.url, "--token", TOKEN, "sessions", "list")
+    finally:
+        server.stop()
+    assert (code, out) == (0, "no active sessions\n")
+
+
+def test_sessions_get(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "get", "s-2")
+    assert code == 0
+    assert "call-s-2@pbx.example.com" in out
+    assert "started:" in out and "2023-11-14 22:13:20Z" in out
+    stream_header = next(line for line in out.splitlines() if line.startswith("#"))
+    assert stream_header.split() == [
+        "#", "LABEL", "PORT", "RTCP", "CODECS", "DIRECTION", "PAUSED", "PACKETS"
+    ]  # fmt: skip
+    assert out.splitlines()[-1].split() == [
+        "0", "inbound", "10000", "10001", "PCMU", "recvonly", "no", "321"
+    ]  # fmt: skip
+
+
+def test_sessions_terminate(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "terminate", "s-1")
+    assert (code, out) == (0, "session s-1: terminating\n")
+    assert api.control.terminate_calls == ["s-1"]
+    assert "s-1" not in api.control.sessions
+
+
+def test_session_id_is_quoted(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "terminate", "x/y z")
+    assert code == 1
+    assert api.control.terminate_calls == ["x/y z"]
+
+
+# --- where URL and token come from ----------------------------------------------------
+
+
+def test_token_and_url_from_environment(
+    api: ApiThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIPREC_API_URL", api.url)
+    monkeypatch.setenv("SIPREC_API_TOKEN", TOKEN)
+    code, out, _ = run(capsys, "sessions", "list")
+    assert code == 0
+    assert "s-1" in out
+
+
+def test_default_url_uses_http_port(
+    api: ApiThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIPREC_HTTP_PORT", str(api.port))
+    assert run(capsys, "health")[0] == 0
+
+
+def test_token_from_data_dir_file(
+    api: ApiThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = Path("state")
+    data_dir.mkdir()
+    (data_dir / "api-token").write_text(TOKEN + "\n", encoding="utf-8")
+    monkeypatch.setenv("SIPREC_DATA_DIR", str(data_dir))
+    assert run(capsys, "--url", api.url, "sessions", "list")[0] == 0
+
+
+def test_token_from_default_var_dir(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("var").mkdir()
+    Path("var/api-token").write_text(TOKEN, encoding="utf-8")
+    assert run(capsys, "--url", api.url, "sessions", "list")[0] == 0
+
+
+def test_token_file_option(
+    api: ApiThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    args = ("--url", api.url, "--token-file", str(token_file), "sessions", "list")
+    assert run(capsys, *args)[0] == 0
+
+
+def test_token_option_beats_environment(
+    api: ApiThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIPREC_API_TOKEN", "wrong-token-from-env")
+    assert run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "list")[0] == 0
+    assert run(capsys, "--url", api.url, "sessions", "list")[0] == 1
+
+
+# --- failures -------------------------------------------------------------------------
+
+
+def test_unknown_session_exits_1_with_api_message(
+    api: ApiThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--url", api.url, "--token", TOKEN, "sessions", "get", "nope")
+    assert (code, out) == (1, "")
+    assert err == "siprecctl: no session 'nope' (HTTP 404)\n"
+
+
+def test_wrong_token_exits_1_with_hint(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--url", api.url, "--token", "bad", "sessions", "list")
+    assert code == 1
+    assert err.startswith("siprecctl: missing or invalid API token (HTTP 401)\nhint: ")
+    assert "bad" not in err.replace("--token", "")
+
+
+def test_no_token_anywhere_exits_1(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--url", api.url, "sessions", "list")
+    assert code == 1
+    assert "HTTP 401" in err
+
+
+def test_closed_port_exits_3_naming_the_url(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    code, out, err = run(capsys, "--url", url, "health")
+    assert (code, out) == (3, "")
+    assert err == f"siprecctl: cannot connect to {url}: Connection refused\n"
+
+
+def test_default_url_is_port_8080_or_env(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv("SIPREC_HTTP_PORT", str(port))
+    code, _, err = run(capsys, "health")
+    assert code == 3
+    assert f"http://127.0.0.1:{port}" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["sessions"],
+        ["sessions", "get"],
+        ["sessions", "frobnicate"],
+        ["reboot"],
+        ["--url", "not-a-url", "health"],
+        ["--token-file", "/nonexistent/token", "health"],
+        ["--timeout", "soon", "health"],
+    ],
+)
+def test_usage_errors_exit_2(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.strip()
+
+
+def test_help_exits_0(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "sessions" in out and "health" in out
