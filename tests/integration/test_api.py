@@ -373,7 +373,7 @@ def test_same_name_can_be_reused_after_close() -> None:
 
 
 def test_close_with_idle_keep_alive_connection_and_port_is_released() -> None:
-    async def scenario(port: int) -> int:
+    async def scenario(port: int) -> tuple[int, int]:
         def keep_open() -> tuple[int, http.client.HTTPConnection]:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             connection.request("GET", "/api/health")
@@ -383,11 +383,12 @@ def test_close_with_idle_keep_alive_connection_and_port_is_released() -> None:
 
         status, connection = await asyncio.to_thread(keep_open)
         held.append(connection)
-        return port
+        return port, status
 
     held: list[http.client.HTTPConnection] = []
     started = time.monotonic()
-    port = serve(FakeAppliance(), scenario)
+    port, status = serve(FakeAppliance(), scenario)
+    assert status == 200
     assert time.monotonic() - started < 4.0  # idle connections do not hold up close()
     for connection in held:
         connection.close()

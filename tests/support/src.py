@@ -29,7 +29,9 @@ METADATA = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def sdp(direction: str = "sendonly", *, streams: int = 2, port: int = 40000, extra: str = "") -> bytes:
+def sdp(
+    direction: str = "sendonly", *, streams: int = 2, port: int = 40000, extra: str = ""
+) -> bytes:
     lines = [
         "v=0",
         "o=SRC 1 1 IN IP4 127.0.0.1",
@@ -51,7 +53,9 @@ def sdp(direction: str = "sendonly", *, streams: int = 2, port: int = 40000, ext
     return body.encode()
 
 
-def multipart(sdp_body: bytes, metadata: bytes = METADATA, *, metadata_first: bool = False) -> bytes:
+def multipart(
+    sdp_body: bytes, metadata: bytes = METADATA, *, metadata_first: bool = False
+) -> bytes:
     sdp_part = b"Content-Type: application/sdp\r\n\r\n" + sdp_body
     md_part = (
         b"Content-Type: application/rs-metadata+xml\r\n"
@@ -79,7 +83,14 @@ class Src:
 
     @property
     def peer(self) -> Peer:
-        return Peer(self.transport, self.host, self.port, "127.0.0.1", 5060, 7 if self.transport != "UDP" else None)
+        return Peer(
+            self.transport,
+            self.host,
+            self.port,
+            "127.0.0.1",
+            5060,
+            7 if self.transport != "UDP" else None,
+        )
 
     def branch(self) -> str:
         self.branch_counter += 1
@@ -120,11 +131,19 @@ class Src:
         lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    def invite(self, body: bytes | None = None, *, extra: list[tuple[str, str]] | None = None) -> bytes:
+    def invite(
+        self, body: bytes | None = None, *, extra: list[tuple[str, str]] | None = None
+    ) -> bytes:
         payload = multipart(sdp()) if body is None else body
-        ctype = f"multipart/mixed;boundary={BOUNDARY}" if payload.startswith(b"--") else "application/sdp"
+        ctype = (
+            f"multipart/mixed;boundary={BOUNDARY}"
+            if payload.startswith(b"--")
+            else "application/sdp"
+        )
         headers = [("Require", "siprec"), ("Supported", "timer"), *(extra or [])]
-        return self.request("INVITE", body=payload, content_type=ctype, extra=headers, in_dialog=False)
+        return self.request(
+            "INVITE", body=payload, content_type=ctype, extra=headers, in_dialog=False
+        )
 
     def send(self, data: bytes, now: float) -> list[Response | Request]:
         """Feed bytes; return the messages the core sent back (parsed from the wire)."""
@@ -144,11 +163,15 @@ class Src:
         self.core.handle_timer(now)
         return self.drain()
 
-    def ack(self, now: float, *, cseq: int | None = None, body: bytes = b"") -> list[Response | Request]:
+    def ack(
+        self, now: float, *, cseq: int | None = None, body: bytes = b""
+    ) -> list[Response | Request]:
         return self.send(self.request("ACK", cseq=cseq or self.cseq, body=body), now)
 
 
-def make_core(*, seed: int = 1, ports: tuple[int, int] = (20000, 20100), **settings: object) -> SrsCore:
+def make_core(
+    *, seed: int = 1, ports: tuple[int, int] = (20000, 20100), **settings: object
+) -> SrsCore:
     pool = PortPool(ports[0], ports[1], cooldown=10.0)
     return SrsCore(SrsSettings(**settings), pool, rng=random.Random(seed))  # type: ignore[arg-type]
 

@@ -31,7 +31,7 @@ from sanic.handlers import ErrorHandler
 
 from siprec_appliance.appliance.auth import token_matches
 from siprec_appliance.appliance.control import ApplianceControl
-from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+from siprec_appliance.siprec.model import SessionSnapshot
 
 __all__ = [
     "ApiApp",
@@ -41,7 +41,6 @@ __all__ = [
     "error_body",
     "snapshot_to_json",
     "start_api",
-    "stream_to_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,39 +69,14 @@ def _iso_utc(timestamp: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def stream_to_json(stream: StreamInfo) -> dict[str, Any]:
-    """One ``m=`` line of a session as the API shows it."""
-    return {
-        "index": stream.index,
-        "label": stream.label,
-        "port": stream.port,
-        "rtcp_port": stream.rtcp_port,
-        "codecs": list(stream.codecs),
-        "direction": stream.direction,
-        "paused": stream.paused,
-        "packets": stream.packets,
-    }
-
-
 def snapshot_to_json(snapshot: SessionSnapshot) -> dict[str, Any]:
     """A session as the API shows it; times as ISO 8601 UTC and as Unix seconds."""
-    ended_at = snapshot.ended_at
-    return {
-        "id": snapshot.id,
-        "call_id": snapshot.call_id,
-        "state": snapshot.state,
-        "src_address": snapshot.src_address,
-        "transport": snapshot.transport,
-        "streams": [stream_to_json(stream) for stream in snapshot.streams],
-        "started_at": _iso_utc(snapshot.started_at),
-        "started_at_unix": snapshot.started_at,
-        "is_siprec": snapshot.is_siprec,
-        "metadata_parts": snapshot.metadata_parts,
-        "ended_at": None if ended_at is None else _iso_utc(ended_at),
-        "ended_at_unix": ended_at,
-        "end_reason": snapshot.end_reason,
-        "warnings": list(snapshot.warnings),
-    }
+    body: dict[str, Any] = snapshot.to_dict()
+    body["started_at_unix"] = snapshot.started_at
+    body["started_at"] = _iso_utc(snapshot.started_at)
+    body["ended_at_unix"] = snapshot.ended_at
+    body["ended_at"] = None if snapshot.ended_at is None else _iso_utc(snapshot.ended_at)
+    return body
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def _create_token(path: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise
+        raise  # a race with another process: the caller reads that file
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create the API token file: {exc}") from exc
     os.fchmod(fd, 0o600)  # whatever the umask

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import cast
 from dataclasses import dataclass, field
+from typing import cast
 
 from siprec_appliance.siprec.ports import PortPool
 

@@ -77,7 +77,9 @@ class Appliance:
         config = self.config
         data_dir = config.storage.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        pool = PortPool(config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown)
+        pool = PortPool(
+            config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
+        )
         self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
         self.core = SrsCore(srs_settings(config), self.allocator)
         self.transports = self._make_transports()
@@ -125,11 +127,16 @@ class Appliance:
         while self.core.active_count() and self._now() < deadline:
             await asyncio.sleep(0.1)
         ended = self.core.terminate_all(self._now())
+        self._pump()
         if ended:
             log.info("sent BYE to %d sessions at the end of the grace time", ended)
-        self._pump()
-        await asyncio.sleep(min(2.0, 4 * self.config.sip.timers.t1))
+            await self._wait_for_byes(deadline=self._now() + 4 * self.config.sip.timers.t1)
         await self.close()
+
+    async def _wait_for_byes(self, deadline: float) -> None:
+        """Give our BYEs a moment to be answered (retransmitted over UDP meanwhile)."""
+        while self.core.pending_requests() and self._now() < deadline:
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -212,7 +219,9 @@ class Appliance:
         response = build_response(
             message, peer, 403, "Source address not allowed", server=self.config.sip.user_agent
         )
-        self.transports.send(Outgoing(response.to_bytes(), response_target(message, peer), response))
+        self.transports.send(
+            Outgoing(response.to_bytes(), response_target(message, peer), response)
+        )
 
     # ------------------------------------------------- ApplianceControl (API)
     @property

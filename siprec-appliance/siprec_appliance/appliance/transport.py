@@ -12,9 +12,9 @@ import ipaddress
 import itertools
 import logging
 import socket
-from typing import cast
 import ssl
 from collections.abc import Callable
+from typing import cast
 
 from siprec_appliance.errors import SipProtocolError
 from siprec_appliance.sip.framing import PING, StreamFramer
@@ -171,7 +171,9 @@ class StreamConnections:
                 timeout=10,
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            log.warning("cannot connect to %s %s:%d: %s", target.transport, target.host, target.port, exc)
+            log.warning(
+                "cannot connect to %s %s:%d: %s", target.transport, target.host, target.port, exc
+            )
             return None
         return proto
 
@@ -212,7 +214,11 @@ class Transports:
         await loop.create_datagram_endpoint(lambda: self.udp, sock=sock)
         self.port = self.udp.local_port
         tcp = await loop.create_server(
-            lambda: StreamSip(self.streams, "TCP"), self.host, self.port, reuse_address=True, backlog=1024
+            lambda: StreamSip(self.streams, "TCP"),
+            self.host,
+            self.port,
+            reuse_address=True,
+            backlog=1024,
         )
         self._servers.append(tcp)
         if self._server_tls is not None and self.tls_port is not None:

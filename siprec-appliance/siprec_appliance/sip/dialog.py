@@ -17,11 +17,13 @@ def response_vias(request: Request, peer: Peer) -> list[str]:
     values = request.headers.get_list("Via")
     top = Via.parse(values[0])
     changed = False
-    if top.host != peer.host:
+    if "rport" in top.params and top.params["rport"] is None:
+        # RFC 3581 §4: fill in rport, and add received even when it equals sent-by.
+        top.params["rport"] = str(peer.port)
         top.params["received"] = peer.host
         changed = True
-    if "rport" in top.params and top.params["rport"] is None:
-        top.params["rport"] = str(peer.port)
+    elif top.host != peer.host:
+        top.params["received"] = peer.host
         changed = True
     if changed:
         values[0] = str(top)
@@ -54,7 +56,7 @@ def build_response(
         headers.add("Via", value)
     headers.add("From", request.headers.get("From") or "")
     to_value = request.headers.get("To") or ""
-    if to_tag and status > 100 and NameAddress.parse(to_value).tag is None:
+    if to_tag and status > 100 and _lacks_tag(to_value):
         to_value = f"{to_value};tag={to_tag}"
     headers.add("To", to_value)
     headers.add("Call-ID", request.call_id)
@@ -137,6 +139,14 @@ class Dialog:
         for name, value in extra:
             headers.add(name, value)
         return Request(headers, body, "SIP/2.0", method=method, uri=self.remote_target)
+
+
+def _lacks_tag(to_value: str) -> bool:
+    """True when a To value parses and has no tag; a 400 for a broken To gets none."""
+    try:
+        return NameAddress.parse(to_value).tag is None
+    except SipProtocolError:
+        return False
 
 
 def _contact_uri(request: Request) -> str | None:

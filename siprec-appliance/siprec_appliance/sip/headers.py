@@ -74,6 +74,11 @@ def canonical_name(name: str) -> str:
     return result
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" or "٣", which ``int()`` may refuse."""
+    return text.isascii() and text.isdigit()
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, ignoring commas in quotes and <...>.
 
@@ -193,7 +198,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
         host, port_text = text, ""
     if not port_text:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not is_digits(port_text) or not 0 < int(port_text) < 65536:
         raise SipProtocolError(f"bad port in {text!r}", 400)
     return host, int(port_text)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from siprec_appliance.errors import SipProtocolError
-from siprec_appliance.sip.headers import NameAddress, Via, canonical_name, split_list
+from siprec_appliance.sip.headers import NameAddress, Via, canonical_name, is_digits, split_list
 
 # RFC 3261 §25.1 token characters, for method names.
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
@@ -197,7 +197,7 @@ def parse_cseq(value: str | None) -> tuple[int, str]:
     if not value:
         raise SipProtocolError("missing CSeq", 400)
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10:
         raise SipProtocolError(f"malformed CSeq {value!r}", 400)
     number = int(parts[0])
     if number >= 2**31:
@@ -232,7 +232,7 @@ def _parse_start_line(line: str) -> tuple[str, str, str] | tuple[str, int, str]:
     if line[:4].upper() == "SIP/":
         version, _, rest = line.partition(" ")
         code, _, reason = rest.strip().partition(" ")
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise SipProtocolError(f"malformed status line {line[:80]!r}", 400)
         return version.upper(), int(code), reason.strip()
     parts = line.split()
@@ -302,7 +302,7 @@ def _apply_content_length(
             warnings.append("no Content-Length on a stream")
         return body
     value = value.strip()
-    if not value.isdigit() or len(value) > 9:
+    if not is_digits(value) or len(value) > 9:
         raise SipProtocolError(f"malformed Content-Length {value[:20]!r}", 400)
     length = int(value)
     if length > len(body):
@@ -338,7 +338,7 @@ def validate_request(request: Request) -> None:
     max_forwards = request.headers.get("Max-Forwards")
     if max_forwards is not None:
         mf = max_forwards.strip()
-        if not mf.isdigit():
+        if not is_digits(mf):
             raise SipProtocolError(f"malformed Max-Forwards {mf[:20]!r}", 400)
     scheme = request.uri.split(":", 1)[0].lower()
     if scheme not in ("sip", "sips", "tel", "urn"):

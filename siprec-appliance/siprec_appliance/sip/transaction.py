@@ -125,6 +125,7 @@ class InviteServerTransaction(ServerTransaction):
         )
         self._on_ack_timeout = on_ack_timeout
         self._interval = 0.0
+        self.acked = False  # the ACK for our 2xx arrived (we stay Accepted until timer L)
 
     def respond(self, response: Response, now: float) -> None:
         if self.state not in (TxState.PROCEEDING,):
@@ -149,7 +150,8 @@ class InviteServerTransaction(ServerTransaction):
     def retransmission(self, now: float) -> None:
         # RFC 6026 §7.1 absorbs INVITE retransmissions in Accepted; resending the
         # 2xx at once as well speeds recovery when our 2xx was the datagram lost.
-        super().retransmission(now)
+        if not self.acked:
+            super().retransmission(now)
 
     def ack_received(self, now: float) -> None:
         """ACK for a non-2xx final (same branch, §17.2.1) or for our 2xx (§13.3.1.4)."""
@@ -161,10 +163,12 @@ class InviteServerTransaction(ServerTransaction):
             wait = 0.0 if self.reliable else self._values.t4  # timer I
             self._schedule(now + wait, self._terminate)
         elif self.state is TxState.ACCEPTED:
-            self._terminate(now)
+            # RFC 6026 §7.1: stop retransmitting the 2xx but stay Accepted until timer
+            # L, so a late INVITE retransmission is absorbed, not taken as a new call.
+            self.acked = True
 
     def _retransmit_2xx(self, now: float) -> None:
-        if self.state is not TxState.ACCEPTED or self.last_response is None:
+        if self.state is not TxState.ACCEPTED or self.acked or self.last_response is None:
             return
         self._send(self.last_response)
         self._interval = min(self._interval * 2, self._values.t2)
@@ -180,8 +184,10 @@ class InviteServerTransaction(ServerTransaction):
     def _timer_h_or_l(self, now: float) -> None:
         # Timer H (non-2xx) or L (2xx): 64*T1 passed without an ACK.
         if self.state in (TxState.COMPLETED, TxState.ACCEPTED):
+            acked = self.acked
             self._terminate(now)
-            self._on_ack_timeout(now)
+            if not acked:
+                self._on_ack_timeout(now)
 
 
 class NonInviteServerTransaction(ServerTransaction):

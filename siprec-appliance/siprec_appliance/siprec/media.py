@@ -11,7 +11,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from siprec_appliance.errors import SdpError, SipProtocolError
-from siprec_appliance.sdp.answer import PortPair, StreamPlan, plan_streams, render_answer, render_offer
+from siprec_appliance.sdp.answer import (
+    PortPair,
+    StreamPlan,
+    plan_streams,
+    render_answer,
+    render_offer,
+)
 from siprec_appliance.sdp.model import SessionDescription
 from siprec_appliance.sip.message import Request
 from siprec_appliance.sip.multipart import BodyPart, split_body

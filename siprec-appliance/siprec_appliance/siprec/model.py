@@ -1,12 +1,17 @@
-"""Read-only views of recording sessions, shared by the core, the API and the CLI."""
+"""Read-only views of recording sessions, shared by the core, the API and the CLI.
+
+They serialise to and from JSON with dataclasses-json (``to_dict``/``from_dict``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dataclasses_json import DataClassJsonMixin
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StreamInfo:
+class StreamInfo(DataClassJsonMixin):
     """One offered ``m=`` line of a recording session and how we answered it."""
 
     index: int
@@ -20,7 +25,7 @@ class StreamInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionSnapshot:
+class SessionSnapshot(DataClassJsonMixin):
     """A recording session as the REST API shows it."""
 
     id: str

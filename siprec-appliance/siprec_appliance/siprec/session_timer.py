@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from siprec_appliance.errors import SipProtocolError
-from siprec_appliance.sip.headers import parse_params
+from siprec_appliance.sip.headers import is_digits, parse_params
 from siprec_appliance.sip.message import Headers
 
 ABSOLUTE_MIN_SE = 90  # RFC 4028 §4: Min-SE never below 90 seconds
@@ -55,7 +55,7 @@ def negotiate(
         return None
     delta, _, paramtext = value.partition(";")
     delta = delta.strip()
-    if not delta.isdigit():
+    if not is_digits(delta) or len(delta) > 10:  # RFC 3261 §25.1 delta-seconds: 32 bits
         raise SipProtocolError(f"malformed Session-Expires {value[:40]!r}", 400)
     interval = int(delta)
     supported = _supports_timer(headers)
@@ -65,7 +65,9 @@ def negotiate(
             return IntervalTooSmall(floor)
         interval = floor  # the UAC could not understand a 422: raise it instead
     refresher = (parse_params(paramtext).get("refresher") or "").lower()
-    if refresher not in ("uac", "uas"):
+    if refresher not in ("uac", "uas") or not supported:
+        # RFC 4028 §9 (Table 2): a UAC without Supported: timer cannot refresh, so the
+        # UAS refreshes, whatever a proxy put into the refresher parameter.
         refresher = "uac" if supported else "uas"
     if refresher == "uas" and not peer_allows_update:
         # We refresh with UPDATE (RFC 3311); a peer that does not take it gets no timer.

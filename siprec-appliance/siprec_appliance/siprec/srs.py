@@ -65,6 +65,7 @@ KNOWN_EXTENSIONS = frozenset({"siprec", "timer", "100rel"})
 NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "PRACK"})
 BODY_TYPES = frozenset({"application/sdp", "multipart/mixed", "multipart/related", *METADATA_TYPES})
 
+_WAITING = frozenset({TxState.TRYING, TxState.PROCEEDING})
 DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag
 
 
@@ -116,7 +117,12 @@ class SrsCore:
 
     # ------------------------------------------------------------------ queries
     def active_count(self) -> int:
-        return sum(1 for s in self.sessions.values() if not s.ended)
+        """Sessions not yet ended (``_end`` moves ended ones out of ``sessions``)."""
+        return len(self.sessions)
+
+    def pending_requests(self) -> int:
+        """Requests we sent (BYE, UPDATE) still waiting for their final response."""
+        return sum(1 for tx in self._client_tx.values() if tx.state in _WAITING)
 
     def find(self, session_id: str) -> RecordingSession | None:
         return self.sessions.get(session_id) or self._ended.get(session_id)
@@ -181,10 +187,11 @@ class SrsCore:
         if unsupported:
             self._respond(tx, peer, 420, extra=[("Unsupported", ", ".join(unsupported))], now=now)
             return
-        handler = self._handlers.get(request.method.upper())
+        # RFC 3261 §7.1: method names are case-sensitive; "invite" is an unknown method.
+        handler = self._handlers.get(request.method)
         if handler is not None:
             handler(request, peer, tx, now)
-        elif request.method.upper() in NOT_ALLOWED:
+        elif request.method in NOT_ALLOWED:
             self._respond(tx, peer, 405, extra=[("Allow", ALLOW)], now=now)
         else:
             self._respond(tx, peer, 501, extra=[("Allow", ALLOW)], now=now)
@@ -389,7 +396,7 @@ class SrsCore:
             extra = [("Min-SE", str(agreement.min_se))]
             self._respond(tx, peer, 422, extra=extra, now=now)
             return
-        self._create_session(request, peer, tx, parts, offer, agreement, now)
+        self._create_session(request, peer, tx, parts, offer, agreement=agreement, now=now)
 
     def _admission(self, request: Request) -> tuple[int, str, list[tuple[str, str]]] | None:
         retry = [("Retry-After", str(self.settings.retry_after))]
@@ -424,6 +431,7 @@ class SrsCore:
         tx: InviteServerTransaction,
         parts: list[BodyPart],
         offer: SessionDescription,
+        *,
         agreement: TimerAgreement | None,
         now: float,
     ) -> None:
@@ -589,13 +597,17 @@ class SrsCore:
         )
         self._start_session_timer(session, now)
 
-    def _publish_metadata(self, session: RecordingSession, parts: list[BodyPart], method: str) -> None:
+    def _publish_metadata(
+        self, session: RecordingSession, parts: list[BodyPart], method: str
+    ) -> None:
         found = metadata_parts(parts)
         if found:
             session.metadata_parts += len(found)
             self._events.append(MetadataReceived(session.id, tuple(found), method))
 
-    def streams_changed(self, session: RecordingSession, paused: list[int], resumed: list[int]) -> None:
+    def streams_changed(
+        self, session: RecordingSession, paused: list[int], resumed: list[int]
+    ) -> None:
         self._events.append(StreamsChanged(session.id, tuple(paused), tuple(resumed)))
 
     # ---------------------------------------------------------- session timer
@@ -660,7 +672,9 @@ class SrsCore:
             return False
         if session.state is SessionState.OFFERED:
             return self.reject(session_id, 503, "Service Unavailable", now)
-        self._send_in_dialog(session, "BYE", now, extra=[("Reason", f'SIP;cause=200;text="{reason}"')])
+        self._send_in_dialog(
+            session, "BYE", now, extra=[("Reason", f'SIP;cause=200;text="{reason}"')]
+        )
         self._end(session, reason, now)
         return True
 
@@ -683,7 +697,13 @@ class SrsCore:
         on_result: Callable[[int, Response | None, float], None] | None = None,
     ) -> None:
         peer = session.peer
-        target = session.dialog.next_target(peer.transport, peer.connection_id)
+        try:
+            target = session.dialog.next_target(peer.transport, peer.connection_id)
+        except SipProtocolError as exc:
+            # An unroutable Contact or Route must not stop a BYE (this runs from timers
+            # and API calls): send it back where the dialog's requests came from.
+            log.warning("session %s: %s; sending %s to %s", session.id, exc.reason, method, peer)
+            target = Target(peer.transport, peer.host, peer.port, peer.connection_id)
         host = self.settings.sip_address or peer.local_host
         host = f"[{host}]" if ":" in host else host
         branch = MAGIC_COOKIE + self._new_tag()

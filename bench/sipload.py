@@ -1,0 +1,171 @@
+"""A small SIPREC load generator (UAC over UDP) shared by the signalling benchmarks.
+
+It sends two-stream SIPREC INVITEs with metadata at a fixed rate, ACKs each 200,
+holds the call, sends BYE, and records INVITE-to-200 latency per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+
+BOUNDARY = "OSS-unique-boundary-42"
+
+SDP = (
+    "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=SIPREC\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    "a=label:1\r\na=sendonly\r\n"
+    "m=audio 40002 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    "a=label:2\r\na=sendonly\r\n"
+)
+METADATA = (
+    '<?xml version="1.0" encoding="UTF-8"?>\r\n'
+    '<recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>'
+    '<session session_id="s1"/><participant participant_id="p1">'
+    '<nameID aor="sip:alice@example.com"/></participant>'
+    '<participant participant_id="p2"><nameID aor="sip:bob@example.com"/></participant>'
+    '<stream stream_id="st1" session_id="s1"><label>1</label></stream>'
+    '<stream stream_id="st2" session_id="s1"><label>2</label></stream></recording>\r\n'
+)
+BODY = (
+    f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n"
+    f"--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\n"
+    f"Content-Disposition: recording-session\r\n\r\n{METADATA}\r\n--{BOUNDARY}--\r\n"
+).encode()
+
+
+@dataclass
+class Call:
+    call_id: str
+    sent_at: float
+    answered_at: float | None = None
+    to_tag: str | None = None
+    done: asyncio.Future[None] | None = None
+    bye_ok: asyncio.Future[None] | None = None
+
+
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    answered: int = 0
+
+    def fail(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _header(message: bytes, name: bytes) -> bytes | None:
+    start = message.find(b"\r\n" + name + b":")
+    if start < 0:
+        return None
+    start += len(name) + 3
+    end = message.find(b"\r\n", start)
+    return message[start:end].strip()
+
+
+class Uac(asyncio.DatagramProtocol):
+    """One UDP socket placing many calls toward the SRS."""
+
+    def __init__(self, target: tuple[str, int], results: Results) -> None:
+        self.target = target
+        self.results = results
+        self.calls: dict[bytes, Call] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_port = 0
+        self._ids = itertools.count(1)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.local_port = transport.get_extra_info("sockname")[1]
+
+    def _request(self, method: str, call: Call, cseq: int, body: bytes = b"") -> bytes:
+        to = "<sip:srs@127.0.0.1>" + (f";tag={call.to_tag}" if call.to_tag else "")
+        lines = [
+            f"{method} sip:srs@{self.target[0]}:{self.target[1]} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.local_port};branch=z9hG4bK{next(self._ids)}x;rport",
+            "Max-Forwards: 70",
+            f"From: <sip:src@127.0.0.1>;tag=f{call.call_id}",
+            f"To: {to}",
+            f"Call-ID: {call.call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:src@127.0.0.1:{self.local_port}>;+sip.src",
+        ]
+        if method == "INVITE":
+            lines += ["Require: siprec", f"Content-Type: multipart/mixed;boundary={BOUNDARY}"]
+        lines.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def invite(self, call_id: str) -> Call:
+        loop = asyncio.get_running_loop()
+        call = Call(call_id, time.perf_counter(), done=loop.create_future())
+        self.calls[call_id.encode()] = call
+        assert self.transport is not None
+        self.transport.sendto(self._request("INVITE", call, 1, BODY), self.target)
+        return call
+
+    def bye(self, call: Call) -> None:
+        call.bye_ok = asyncio.get_running_loop().create_future()
+        assert self.transport is not None
+        self.transport.sendto(self._request("BYE", call, 2), self.target)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if not data.startswith(b"SIP/2.0 "):
+            self._answer_request(data, addr)
+            return
+        call_id = _header(data, b"Call-ID")
+        call = self.calls.get(call_id or b"")
+        if call is None:
+            return
+        status = int(data[8:11])
+        cseq = _header(data, b"CSeq") or b""
+        if cseq.endswith(b"INVITE"):
+            self._invite_response(call, status, data)
+        elif cseq.endswith(b"BYE") and call.bye_ok is not None and not call.bye_ok.done():
+            call.bye_ok.set_result(None)
+
+    def _invite_response(self, call: Call, status: int, data: bytes) -> None:
+        if status < 200:
+            return
+        if status >= 300:
+            self.results.fail(f"INVITE {status}")
+            if call.done is not None and not call.done.done():
+                call.done.set_result(None)
+            return
+        to = _header(data, b"To") or b""
+        call.to_tag = to.split(b"tag=")[-1].decode() if b"tag=" in to else None
+        assert self.transport is not None
+        self.transport.sendto(self._request("ACK", call, 1), self.target)
+        if call.answered_at is None:
+            call.answered_at = time.perf_counter()
+            self.results.latencies.append(call.answered_at - call.sent_at)
+            self.results.answered += 1
+            if b"m=audio 0 " in data or data.count(b"m=audio ") != 2:
+                self.results.fail("wrong SDP answer")
+        if call.done is not None and not call.done.done():
+            call.done.set_result(None)
+
+    def _answer_request(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        """Answer a BYE from the SRS with 200 (as an SRC must)."""
+        head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+        response = b"\r\n".join([b"SIP/2.0 200 OK", *keep, b"Content-Length: 0"]) + b"\r\n\r\n"
+        assert self.transport is not None
+        self.transport.sendto(response, (str(addr[0]), int(addr[1])))
+
+
+async def open_uac(target: tuple[str, int], results: Results) -> Uac:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: Uac(target, results), local_addr=("127.0.0.1", 0)
+    )
+    return protocol
