@@ -74,13 +74,10 @@ class Sipp:
 
     def start(self) -> Sipp:
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self.files["stdout"].open("wb"),
-            stderr=self.files["stderr"].open("wb"),
-        )
+        with self.files["stdout"].open("wb") as out, self.files["stderr"].open("wb") as err:
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
         return self
 
     def running(self) -> bool:

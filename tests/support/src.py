@@ -80,6 +80,12 @@ class Src:
     to_tag: str | None = None
     received: list[Outgoing] = field(default_factory=list)
     branch_counter: int = 0
+    # Where the Via says we are (NAT: differs from host/port), and whether to ask for rport.
+    via_host: str | None = None
+    via_port: int | None = None
+    rport: bool = True
+    contact: str | None = None  # the whole Contact value; default carries +sip.src
+    last_branch: str = ""  # branch of the last request built (for CANCEL and non-2xx ACK)
 
     @property
     def peer(self) -> Peer:
@@ -114,15 +120,19 @@ class Src:
         to = "<sip:srs@127.0.0.1>"
         if in_dialog and self.to_tag:
             to += f";tag={self.to_tag}"
+        self.last_branch = branch or self.branch()
+        sent_by = f"{self.via_host or self.host}:{self.via_port or self.port}"
+        rport = ";rport" if self.rport else ""
+        contact = self.contact or f"<sip:src@{self.host}:{self.port}>;+sip.src"
         lines = [
             f"{method} sip:srs@127.0.0.1:5060 SIP/2.0",
-            f"Via: SIP/2.0/{self.transport} {self.host}:{self.port};branch={branch or self.branch()};rport",
+            f"Via: SIP/2.0/{self.transport} {sent_by};branch={self.last_branch}{rport}",
             "Max-Forwards: 70",
             f"From: <sip:src@{self.host}>;tag={self.from_tag}",
             f"To: {to}",
             f"Call-ID: {self.call_id}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:src@{self.host}:{self.port}>;+sip.src",
+            f"Contact: {contact}",
         ]
         for name, value in extra or []:
             lines.append(f"{name}: {value}")
@@ -167,6 +177,16 @@ class Src:
         self, now: float, *, cseq: int | None = None, body: bytes = b""
     ) -> list[Response | Request]:
         return self.send(self.request("ACK", cseq=cseq or self.cseq, body=body), now)
+
+
+def response_to(request: Request, status: int, reason: str = "OK") -> bytes:
+    """What the SRC answers to a request of ours (BYE, UPDATE): RFC 3261 §8.2.6."""
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {via}" for via in request.headers.get_list("Via")]
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        lines.append(f"{name}: {request.headers.get(name)}")
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def make_core(

@@ -346,10 +346,14 @@ def validate_request(request: Request) -> None:
 
 
 def can_answer(request: Request) -> bool:
-    """True when a response could be routed back (RFC 3261 §8.2.6 needs these)."""
+    """True when a response could be routed back (RFC 3261 §8.2.6 needs these).
+
+    The CSeq only has to be present: it is copied verbatim, so a malformed one
+    still gets its 400.
+    """
     try:
         request.top_via  # noqa: B018
-        request.cseq  # noqa: B018
     except SipProtocolError:
         return False
-    return bool(request.headers.get("Call-ID") and request.headers.get("From"))
+    headers = request.headers
+    return bool(headers.get("Call-ID") and headers.get("From") and headers.get("CSeq"))
