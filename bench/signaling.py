@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from sipload import Call, Results, Uac, open_uac, percentile  # noqa: E402
-from support.daemon import Daemon, start_daemon  # noqa: E402
+from sipload import Call, Results, Uac, open_uac, percentile
+from support.daemon import Daemon, start_daemon
 
 
 def rss_mb(pid: int) -> float:
@@ -63,7 +63,9 @@ async def end_call(uac: Uac, call: Call) -> None:
         uac.results.fail("no 200 to BYE")
 
 
-async def run_rate(daemon: Daemon, rate: int, seconds: float, hold: float, tag: str) -> dict[str, float]:
+async def run_rate(
+    daemon: Daemon, rate: int, seconds: float, hold: float, tag: str
+) -> dict[str, float]:
     results = Results()
     uacs = [await open_uac(("127.0.0.1", daemon.sip_port), results) for _ in range(4)]
     total = int(rate * seconds)
@@ -135,7 +137,9 @@ async def hold_concurrent(daemon: Daemon, count: int, rate: int) -> dict[str, fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rates", default="100,250,500,750")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--hold", type=float, default=1.0)
@@ -148,8 +152,10 @@ def main() -> int:
     except (ValueError, OSError):
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"# {platform.node()} {platform.processor() or platform.machine()} "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"# {platform.node()} {platform.processor() or platform.machine()} "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
     print(f"# open-file limit {hard}")
     with tempfile.TemporaryDirectory() as tmp:
         daemon = start_daemon(
@@ -161,11 +167,21 @@ def main() -> int:
             print("\n## set-up rate (each call: INVITE, 200, ACK, hold, BYE, 200)")
             for rate in [int(r) for r in args.rates.split(",")]:
                 row = asyncio.run(run_rate(daemon, rate, args.seconds, args.hold, f"r{rate}"))
-                print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                print(
+                    " ".join(
+                        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                    )
+                )
             if args.concurrent:
                 print(f"\n## {args.concurrent} concurrent two-stream sessions")
                 row = asyncio.run(hold_concurrent(daemon, args.concurrent, 500))
-                print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                print(
+                    " ".join(
+                        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                    )
+                )
         finally:
             code = daemon.stop(60)
             print(f"\n# daemon exit code {code}")

@@ -157,7 +157,11 @@ class Uac(asyncio.DatagramProtocol):
     def _answer_request(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         """Answer a BYE from the SRS with 200 (as an SRC must)."""
         head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-        keep = [h for h in head[1:] if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+        keep = [
+            h
+            for h in head[1:]
+            if h.split(b":", 1)[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")
+        ]
         response = b"\r\n".join([b"SIP/2.0 200 OK", *keep, b"Content-Length: 0"]) + b"\r\n\r\n"
         assert self.transport is not None
         self.transport.sendto(response, (str(addr[0]), int(addr[1])))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from siprec_appliance.errors import SipProtocolError
 from siprec_appliance.sip.message import Request, Response, parse_message
 from siprec_appliance.sip.transport import Outgoing, Peer
 from siprec_appliance.siprec.ports import PortPool
@@ -165,8 +166,12 @@ class Src:
         self.received.extend(out)
         messages = [parse_message(o.data).message for o in out]
         for message in messages:
-            if isinstance(message, Response) and message.status >= 101 and message.to_tag:
-                self.to_tag = self.to_tag or message.to_tag
+            if isinstance(message, Response) and message.status >= 101:
+                try:
+                    tag = message.to_tag
+                except SipProtocolError:  # a 400 echoing the broken To it complains about
+                    tag = None
+                self.to_tag = self.to_tag or tag
         return messages
 
     def tick(self, now: float) -> list[Response | Request]:

@@ -220,7 +220,9 @@ def test_cisco_gtd_part() -> None:
     parts = split_body(msg.headers, msg.body)
     gtd = parts[2]
     assert gtd.disposition == "signal"
-    assert gtd.body.startswith(b"IAM,\r\n") and gtd.body.endswith(b"GCI,5bb6d3b6acf711ef8000aabbccddeeff\r\n")
+    # RFC 2046 §5.1.1: the CRLF before the next delimiter belongs to the delimiter.
+    assert gtd.body.startswith(b"IAM,\r\n")
+    assert gtd.body.endswith(b"\r\nGCI,5bb6d3b6acf711ef8000aabbccddeeff")
     assert parts[1].disposition == "recording-session"
     assert msg.headers.get("Min-SE") == "1800"
     assert msg.headers.get("Cisco-Guid") == "1571160014-2916684271-2341180526-522336076"
@@ -253,30 +255,34 @@ def test_bare_lf_is_tolerated_and_reported() -> None:
     assert "bare LF line ends" in result.warnings
     parts = split_body(result.message.headers, result.message.body)
     assert parts[0].body.startswith(b"v=0\no=")
-    assert parts[1].body.endswith(b"</recording>\n")
+    assert parts[1].body.endswith(b"</stream>\n</recording>")
+
+
+def _padded(data: bytes, total: int) -> bytes:
+    """``data`` with an XML comment added to its metadata so that it is ``total`` bytes."""
+    head, body = data.split(b"\r\n\r\n", 1)
+    for pad in range(total - len(data) - 20, total - len(data)):
+        bigger = body.replace(b"</recording>", b"<!--" + b"x" * pad + b"--></recording>")
+        new_head = head.replace(
+            f"Content-Length: {len(body)}".encode(), f"Content-Length: {len(bigger)}".encode()
+        )
+        if len(new_head) + 4 + len(bigger) == total:
+            return new_head + b"\r\n\r\n" + bigger
+    raise AssertionError("no padding fits")
 
 
 def test_60k_udp_datagram_and_the_limit() -> None:
     data = golden("udp_60k_invite.sip")
     assert len(data) > 60_000
     check_fields(parse_request(data), GOLDEN["udp_60k_invite.sip"])
-    head, body = data.split(b"\r\n\r\n", 1)
-    filler = b"<!--" + b"x" * (MAX_DATAGRAM - len(data)) + b"-->\r\n"
-    bigger = body.replace(b"</recording>\r\n", b"</recording>\r\n" + filler)
-    head = head.replace(f"Content-Length: {len(body)}".encode(), f"Content-Length: {len(bigger)}".encode())
-    too_big = head + b"\r\n\r\n" + bigger
-    assert len(too_big) == MAX_DATAGRAM + 5
+    fits = _padded(data, MAX_DATAGRAM)
+    check_fields(parse_request(fits), GOLDEN["udp_60k_invite.sip"])
+    too_big = _padded(data, MAX_DATAGRAM + 1)
     with pytest.raises(SipProtocolError) as info:
         parse_message(too_big)
     assert (info.value.status, info.value.reason) == (513, "message larger than a UDP datagram")
     # On a stream the same message is fine (the framer bounds it instead).
-    assert parse_request(too_big, datagram=False).call_id == "udp_60k_invite@203.0.113.5"
-    # Exactly the limit still parses as a datagram.
-    fits = too_big.replace(b"xxxxx-->", b"-->").replace(
-        f"Content-Length: {len(bigger)}".encode(), f"Content-Length: {len(bigger) - 5}".encode()
-    )
-    assert len(fits) == MAX_DATAGRAM
-    assert parse_request(fits).call_id == "udp_60k_invite@203.0.113.5"
+    check_fields(parse_request(too_big, datagram=False), GOLDEN["udp_60k_invite.sip"])
 
 
 # ----------------------------------------------------------------- malformed
@@ -284,7 +290,11 @@ def test_60k_udp_datagram_and_the_limit() -> None:
     ("name", "status", "reason"),
     [
         ("malformed_start_line.sip", 400, "malformed request line 'INVITE sip:srs@192.0.2.1'"),
-        ("malformed_content_length.sip", 400, "Content-Length 500 is larger than the 241-byte body"),
+        (
+            "malformed_content_length.sip",
+            400,
+            "Content-Length 500 is larger than the 241-byte body",
+        ),
         ("malformed_sip3.sip", 505, "unsupported SIP version 'SIP/3.0'"),
     ],
 )
@@ -316,10 +326,18 @@ def test_missing_call_id() -> None:
         (b"", 400, "empty message"),
         (b"\r\n\r\n", 400, "empty message"),
         (b"SIP/2.0 2000 OK\r\n\r\n", 400, "malformed status line 'SIP/2.0 2000 OK'"),
-        (b"SIP/2.0 \xc2\xb2\xc2\xb2\xc2\xb2 OK\r\n\r\n", 400, "malformed status line 'SIP/2.0 ²²² OK'"),
+        (
+            b"SIP/2.0 \xc2\xb2\xc2\xb2\xc2\xb2 OK\r\n\r\n",
+            400,
+            "malformed status line 'SIP/2.0 ²²² OK'",
+        ),
         (b"INV(TE sip:a SIP/2.0\r\n\r\n", 400, "malformed method 'INV(TE'"),
         (b"INVITE nocolon SIP/2.0\r\n\r\n", 400, "malformed Request-URI 'nocolon'"),
-        (b"INVITE sip:a SIP/2.0\r\nNo colon here\r\n\r\n", 400, "malformed header line 'No colon here'"),
+        (
+            b"INVITE sip:a SIP/2.0\r\nNo colon here\r\n\r\n",
+            400,
+            "malformed header line 'No colon here'",
+        ),
         (b"INVITE sip:a SIP/2.0\r\nl: 1x\r\n\r\n", 400, "malformed Content-Length '1x'"),
         (b"INVITE sip:a SIP/2.0\r\nl: \xc2\xb2\r\n\r\nxy", 400, "malformed Content-Length '²'"),
     ],
@@ -408,8 +426,41 @@ def test_framer_errors() -> None:
     framer = StreamFramer(max_message=1000)
     with pytest.raises(SipProtocolError) as info:
         framer.feed(b"INVITE sip:a SIP/2.0\r\nl: 5000\r\n\r\n")
-    assert (info.value.status, info.value.reason) == (513, "message of 5036 bytes is too large")
+    assert (info.value.status, info.value.reason) == (513, "message of 5033 bytes is too large")
     framer = StreamFramer()
     with pytest.raises(SipProtocolError) as info:
         framer.feed(b"INVITE sip:a SIP/2.0\r\nX: " + b"a" * 70_000)
     assert info.value.status == 513
+
+
+# ----------------------------------------------------------------- multipart bodies
+def _multipart_message(content_type: str, body: bytes) -> Request:
+    head = (
+        "INVITE sip:srs@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKm\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return parse_request(head.encode() + body)
+
+
+def test_multipart_preamble_quoted_boundary_no_close_delimiter() -> None:
+    body = (
+        b"This is a preamble.\r\n--b 1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
+        b"\r\n--b 1\r\ncontent-type: Application/RS-Metadata+XML\r\n\r\n<recording/>\r\n"
+    )
+    msg = _multipart_message('multipart/mixed; boundary="b 1"', body)
+    parts = split_body(msg.headers, msg.body)
+    assert [(p.content_type, p.body) for p in parts] == [
+        ("application/sdp", b"v=0\r\n"),
+        ("application/rs-metadata+xml", b"<recording/>\r\n"),
+    ]
+
+
+def test_multipart_without_boundary_or_parts() -> None:
+    msg = _multipart_message("multipart/mixed", b"--x\r\n\r\nhello\r\n--x--\r\n")
+    with pytest.raises(SipProtocolError) as info:
+        split_body(msg.headers, msg.body)
+    assert info.value.reason == "multipart body without a boundary parameter"
+    msg = _multipart_message("multipart/mixed;boundary=zz", b"no delimiter here\r\n")
+    with pytest.raises(SipProtocolError) as info:
+        split_body(msg.headers, msg.body)
+    assert info.value.reason == "multipart body has no part delimited by 'zz'"

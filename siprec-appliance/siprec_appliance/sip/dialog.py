@@ -32,9 +32,12 @@ def response_vias(request: Request, peer: Peer) -> list[str]:
 
 def response_target(request: Request, peer: Peer) -> Target:
     """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4)."""
-    if peer.reliable:
-        return Target(peer.transport, peer.host, peer.port, peer.connection_id)
     via = request.top_via
+    if peer.reliable:
+        # The request's connection; if it closed, a new one to received and the
+        # sent-by port (the source port of a TCP connection is an ephemeral one).
+        default = 5061 if peer.transport == "TLS" else 5060
+        return Target(peer.transport, peer.host, via.port or default, peer.connection_id)
     port = peer.port if "rport" in via.params else (via.port or 5060)
     return Target(peer.transport, peer.host, port, None)
 
@@ -87,7 +90,11 @@ class Dialog:
     secure: bool = False
 
     @classmethod
-    def from_invite(cls, request: Request, local_tag: str) -> Dialog:
+    def from_invite(
+        cls, request: Request, local_tag: str, fallback_target: str | None = None
+    ) -> Dialog:
+        """The dialog an INVITE creates; ``fallback_target`` stands in for a missing or
+        unusable Contact (RFC 3261 §8.1.1.8 makes it mandatory, some UACs break it)."""
         to_value = request.headers.get("To") or ""
         if NameAddress.parse(to_value).tag is None:
             to_value = f"{to_value};tag={local_tag}"
@@ -97,7 +104,7 @@ class Dialog:
             remote_tag=request.from_tag or "",
             local_uri=to_value,
             remote_uri=request.headers.get("From") or "",
-            remote_target=_contact_uri(request) or request.uri,
+            remote_target=_contact_uri(request) or fallback_target or request.uri,
             # §12.1.1: the UAS route set is the Record-Route list, in order.
             route_set=request.headers.get_list("Record-Route"),
             remote_cseq=request.cseq[0],
@@ -150,10 +157,15 @@ def _lacks_tag(to_value: str) -> bool:
 
 
 def _contact_uri(request: Request) -> str | None:
+    """The first Contact's URI if it is a SIP URI we can send to (§8.1.1.8, §12.1.1)."""
     contacts = request.headers.get_list("Contact")
     if not contacts:
         return None
     try:
-        return NameAddress.parse(contacts[0]).uri
+        uri = NameAddress.parse(contacts[0]).uri
+        parsed = SipUri.parse(uri)
     except SipProtocolError:
         return None
+    if parsed.scheme not in ("sip", "sips") or not parsed.host or " " in uri:
+        return None
+    return uri

@@ -95,5 +95,6 @@ class StreamFramer:
             return 0  # RFC 3261 §18.3 makes it mandatory on streams; absent means no body
         value = match.group(1).strip()
         if not value.isdigit() or len(value) > 9:
-            raise SipProtocolError(f"malformed Content-Length {value[:20]!r}", 400)
+            text = value[:20].decode("ascii", "replace")
+            raise SipProtocolError(f"malformed Content-Length {text!r}", 400)
         return int(value)

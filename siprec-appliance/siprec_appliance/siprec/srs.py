@@ -446,7 +446,7 @@ class SrsCore:
         address = self.settings.media_address or self.settings.sip_address or peer.local_host
         session = RecordingSession(
             id=session_id,
-            dialog=Dialog.from_invite(request, self._new_tag()),
+            dialog=Dialog.from_invite(request, self._new_tag(), _source_uri(peer)),
             peer=peer,
             invite=request,
             is_siprec=detect(request, parts).is_siprec,
@@ -784,6 +784,13 @@ class SrsCore:
 
     def _new_id(self) -> str:
         return f"{self._rng.getrandbits(128):032x}"
+
+
+def _source_uri(peer: Peer) -> str:
+    """A URI for where the INVITE came from, used when its Contact is unusable."""
+    host = f"[{peer.host}]" if ":" in peer.host else peer.host
+    transport = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+    return f"sip:{host}:{peer.port}{transport}"
 
 
 def _warning(exc: SipProtocolError) -> list[tuple[str, str]]:
