@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(slots=True, order=True)
@@ -17,6 +21,11 @@ class TimerHandle:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _noop  # free what the callback holds before the deadline comes
+
+
+def _noop(now: float) -> None:
+    del now
 
 
 class TimerQueue:
@@ -53,3 +62,39 @@ class TimerQueue:
 
     def __len__(self) -> int:
         return sum(1 for h in self._heap if not h.cancelled)
+
+
+class ExpiringMap(Generic[K, V]):
+    """Keys that vanish at a deadline; expiry is lazy (on access), no callbacks.
+
+    Used for what only has to be remembered, not acted on: completed transactions
+    absorbing retransmissions, ended dialogs answering a late BYE. Plain tuples
+    instead of timer handles and closures keep the garbage collector's work small.
+    """
+
+    __slots__ = ("_heap", "_items")
+
+    def __init__(self) -> None:
+        self._items: dict[K, tuple[float, V]] = {}
+        self._heap: list[tuple[float, int, K]] = []
+
+    def put(self, key: K, value: V, until: float) -> None:
+        self._items[key] = (until, value)
+        heapq.heappush(self._heap, (until, id(key), key))
+
+    def get(self, key: K, now: float) -> V | None:
+        item = self._items.get(key)
+        if item is None or item[0] <= now:
+            return None
+        return item[1]
+
+    def expire(self, now: float) -> None:
+        heap, items = self._heap, self._items
+        while heap and heap[0][0] <= now:
+            _, _, key = heapq.heappop(heap)
+            item = items.get(key)
+            if item is not None and item[0] <= now:
+                del items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)

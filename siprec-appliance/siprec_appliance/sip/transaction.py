@@ -38,6 +38,9 @@ class TxState(Enum):
 
 
 SendFn = Callable[[Response], None]
+# Hand a finished transaction's key to a cheap table until ``until``; ``resend`` is
+# the response to repeat for a retransmitted request, or None to absorb silently.
+LingerFn = Callable[["ServerTransaction", float, Response | None], None]
 
 
 def server_key(request: Request) -> tuple[str, ...]:
@@ -65,6 +68,7 @@ class ServerTransaction:
         values: TimerValues,
         send: SendFn,
         on_terminated: Callable[[ServerTransaction], None],
+        on_linger: LingerFn | None = None,
     ) -> None:
         self.request = request
         self.key = server_key(request)
@@ -75,6 +79,7 @@ class ServerTransaction:
         self._values = values
         self._send = send
         self._on_terminated = on_terminated
+        self._on_linger = on_linger
         self._handles: list[TimerHandle] = []
 
     @property
@@ -89,6 +94,17 @@ class ServerTransaction:
 
     def _schedule(self, when: float, callback: Callable[[float], None]) -> None:
         self._handles.append(self._timers.schedule(when, callback))
+
+    def _linger(self, now: float, until: float, resend: Response | None) -> None:
+        """Only absorbing is left to do until ``until``: hand over, or wait as is."""
+        if self._on_linger is None or until <= now:
+            for handle in self._handles:
+                handle.cancel()
+            self._handles.clear()
+            self._schedule(until, self._terminate)
+            return
+        self._terminate(now)
+        self._on_linger(self, until, resend)
 
     def _terminate(self, now: float = 0.0) -> None:
         del now
@@ -114,6 +130,7 @@ class InviteServerTransaction(ServerTransaction):
         send: SendFn,
         on_terminated: Callable[[ServerTransaction], None],
         on_ack_timeout: Callable[[float], None],
+        on_linger: LingerFn | None = None,
     ) -> None:
         super().__init__(
             request,
@@ -122,8 +139,10 @@ class InviteServerTransaction(ServerTransaction):
             values=values,
             send=send,
             on_terminated=on_terminated,
+            on_linger=on_linger,
         )
         self._on_ack_timeout = on_ack_timeout
+        self._accepted_until = 0.0
         self._interval = 0.0
         self.acked = False  # the ACK for our 2xx arrived (we stay Accepted until timer L)
 
@@ -140,6 +159,7 @@ class InviteServerTransaction(ServerTransaction):
             # 2xx: retransmit until ACK (§13.3.1.4), whatever the transport, since a
             # proxy on the way may use UDP; timer L bounds the Accepted state.
             self.state = TxState.ACCEPTED
+            self._accepted_until = now + 64 * values.t1
             self._schedule(now + self._interval, self._retransmit_2xx)
         else:
             self.state = TxState.COMPLETED
@@ -157,15 +177,13 @@ class InviteServerTransaction(ServerTransaction):
         """ACK for a non-2xx final (same branch, §17.2.1) or for our 2xx (§13.3.1.4)."""
         if self.state is TxState.COMPLETED:
             self.state = TxState.CONFIRMED
-            for handle in self._handles:
-                handle.cancel()
-            self._handles.clear()
             wait = 0.0 if self.reliable else self._values.t4  # timer I
-            self._schedule(now + wait, self._terminate)
-        elif self.state is TxState.ACCEPTED:
+            self._linger(now, now + wait, None)
+        elif self.state is TxState.ACCEPTED and not self.acked:
             # RFC 6026 §7.1: stop retransmitting the 2xx but stay Accepted until timer
             # L, so a late INVITE retransmission is absorbed, not taken as a new call.
             self.acked = True
+            self._linger(now, self._accepted_until, None)
 
     def _retransmit_2xx(self, now: float) -> None:
         if self.state is not TxState.ACCEPTED or self.acked or self.last_response is None:
@@ -202,6 +220,7 @@ class NonInviteServerTransaction(ServerTransaction):
         values: TimerValues,
         send: SendFn,
         on_terminated: Callable[[ServerTransaction], None],
+        on_linger: LingerFn | None = None,
     ) -> None:
         super().__init__(
             request,
@@ -210,6 +229,7 @@ class NonInviteServerTransaction(ServerTransaction):
             values=values,
             send=send,
             on_terminated=on_terminated,
+            on_linger=on_linger,
         )
         self.state = TxState.TRYING
 
@@ -223,7 +243,7 @@ class NonInviteServerTransaction(ServerTransaction):
             return
         self.state = TxState.COMPLETED
         wait = 0.0 if self.reliable else 64 * self._values.t1  # timer J
-        self._schedule(now + wait, self._terminate)
+        self._linger(now, now + wait, response)
 
 
 class NonInviteClientTransaction:

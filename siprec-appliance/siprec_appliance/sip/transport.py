@@ -43,4 +43,4 @@ class Outgoing:
 
     data: bytes
     target: Target
-    message: Message
+    message: Message | None = None  # None for a resent response kept only as bytes

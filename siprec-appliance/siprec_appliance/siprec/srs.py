@@ -10,32 +10,26 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from dataclasses import replace
 
 from siprec_appliance.errors import SdpError, SipProtocolError
 from siprec_appliance.sdp.answer import new_origin, plan_streams
 from siprec_appliance.sdp.model import SessionDescription
-from siprec_appliance.sip.dialog import Dialog, build_response, response_target
+from siprec_appliance.sip.dialog import Dialog
 from siprec_appliance.sip.message import (
     Request,
     Response,
-    can_answer,
-    parse_message,
-    validate_request,
 )
 from siprec_appliance.sip.multipart import BodyPart, split_body
-from siprec_appliance.sip.timers import TimerQueue
+from siprec_appliance.sip.timers import ExpiringMap
 from siprec_appliance.sip.transaction import (
-    MAGIC_COOKIE,
     InviteServerTransaction,
-    NonInviteClientTransaction,
-    NonInviteServerTransaction,
     ServerTransaction,
     TxState,
     server_key,
 )
-from siprec_appliance.sip.transport import Outgoing, Peer, Target
+from siprec_appliance.sip.transport import Peer
 from siprec_appliance.siprec import media
 from siprec_appliance.siprec.detect import METADATA_TYPES, detect, metadata_parts
 from siprec_appliance.siprec.events import (
@@ -52,24 +46,18 @@ from siprec_appliance.siprec.ports import PortAllocator
 from siprec_appliance.siprec.session import RecordingSession, SessionState
 from siprec_appliance.siprec.session_timer import IntervalTooSmall, TimerAgreement, negotiate
 from siprec_appliance.siprec.settings import SrsSettings
+from siprec_appliance.siprec.ua import ALLOW, UserAgentCore
 
 log = logging.getLogger("siprec.sip")
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
 SUPPORTED = "siprec, timer"
-# Option tags a request may Require of us (RFC 3261 §8.2.2.3). We never send a
-# reliable provisional, so Require: 100rel is trivially honoured (RFC 3262 §3).
-KNOWN_EXTENSIONS = frozenset({"siprec", "timer", "100rel"})
-# Methods we recognise but do not take: 405 with Allow (RFC 3261 §8.2.1).
-NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "PRACK"})
 BODY_TYPES = frozenset({"application/sdp", "multipart/mixed", "multipart/related", *METADATA_TYPES})
 
-_WAITING = frozenset({TxState.TRYING, TxState.PROCEEDING})
 DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag
 
 
-class SrsCore:
+class SrsCore(UserAgentCore):
     """All recording sessions of one appliance, and the SIP transactions behind them."""
 
     def __init__(
@@ -79,20 +67,17 @@ class SrsCore:
         *,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, rng=rng)
         self.ports = ports
-        self.stats: Counter[str] = Counter()
         self.draining = False
-        self._rng = rng or random.Random()
-        self._timers = TimerQueue()
-        self._outgoing: list[Outgoing] = []
         self._events: deque[Event] = deque()
-        self._server_tx: dict[tuple[str, ...], ServerTransaction] = {}
-        self._client_tx: dict[str, NonInviteClientTransaction] = {}
         self._dialogs: dict[DialogKey, RecordingSession] = {}
         self.sessions: dict[str, RecordingSession] = {}
-        self._ended: OrderedDict[str, RecordingSession] = OrderedDict()
-        self._handlers: dict[str, Callable[[Request, Peer, ServerTransaction, float], None]] = {
+        # Ended sessions: a snapshot for the API (core clock), and the dialog key a
+        # while, so a retransmitted or crossing BYE still gets its 200.
+        self._ended: OrderedDict[str, SessionSnapshot] = OrderedDict()
+        self._gone: ExpiringMap[DialogKey, bool] = ExpiringMap()
+        self._handlers = {
             "INVITE": self._on_invite,
             "BYE": self._on_bye,
             "OPTIONS": self._on_options,
@@ -101,52 +86,24 @@ class SrsCore:
             "CANCEL": self._on_cancel,
         }
 
-    # ----------------------------------------------------------------- outputs
-    def messages_to_send(self) -> list[Outgoing]:
-        out, self._outgoing = self._outgoing, []
-        return out
-
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
-
-    def get_timer(self) -> float | None:
-        return self._timers.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self._timers.run_due(now)
 
     # ------------------------------------------------------------------ queries
     def active_count(self) -> int:
         """Sessions not yet ended (``_end`` moves ended ones out of ``sessions``)."""
         return len(self.sessions)
 
-    def pending_requests(self) -> int:
-        """Requests we sent (BYE, UPDATE) still waiting for their final response."""
-        return sum(1 for tx in self._client_tx.values() if tx.state in _WAITING)
-
-    def find(self, session_id: str) -> RecordingSession | None:
-        return self.sessions.get(session_id) or self._ended.get(session_id)
-
     def snapshot(self, session_id: str, clock_offset: float = 0.0) -> SessionSnapshot | None:
-        session = self.find(session_id)
-        return session.snapshot(clock_offset) if session else None
-
-    # ------------------------------------------------------------------- inputs
-    def receive(self, data: bytes, peer: Peer, now: float, *, datagram: bool = True) -> None:
-        """Feed one UDP datagram, or one message cut from a stream by the framer."""
-        try:
-            result = parse_message(data, datagram=datagram)
-        except SipProtocolError as exc:
-            self.stats["malformed"] += 1
-            log.warning("dropped unparsable message from %s: %s", peer, exc.reason)
-            return
-        for warning in result.warnings:
-            log.debug("tolerated from %s: %s", peer, warning)
-        message = result.message
-        if isinstance(message, Response):
-            self._on_response(message, now)
-        else:
-            self._on_request(message, peer, now)
+        """The API view of an active or recently ended session; times + ``clock_offset``."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            return session.snapshot(clock_offset)
+        ended = self._ended.get(session_id)
+        if ended is None:
+            return None
+        end = None if ended.ended_at is None else ended.ended_at + clock_offset
+        return replace(ended, started_at=ended.started_at + clock_offset, ended_at=end)
 
     def note_media_activity(
         self, session_id: str, now: float, packets: dict[int, int] | None = None
@@ -163,117 +120,6 @@ class SrsCore:
             if packets and stream.port in packets:
                 stream.packets = packets[stream.port]
 
-    # --------------------------------------------------------------- requests
-    def _on_request(self, request: Request, peer: Peer, now: float) -> None:
-        try:
-            validate_request(request)
-        except SipProtocolError as exc:
-            self.stats["rejected_malformed"] += 1
-            log.warning("malformed %s from %s: %s", request.method, peer, exc.reason)
-            if request.method != "ACK" and can_answer(request):
-                self._send_stateless(request, peer, exc.status, exc.reason)
-            return
-        if request.method == "ACK":
-            self._on_ack(request, now)
-            return
-        key = server_key(request)
-        existing = self._server_tx.get(key)
-        if existing is not None:
-            self.stats["retransmissions"] += 1
-            existing.retransmission(now)
-            return
-        tx = self._new_server_tx(request, peer)
-        unsupported = self._unsupported_extensions(request)
-        if unsupported:
-            self._respond(tx, peer, 420, extra=[("Unsupported", ", ".join(unsupported))], now=now)
-            return
-        # RFC 3261 §7.1: method names are case-sensitive; "invite" is an unknown method.
-        handler = self._handlers.get(request.method)
-        if handler is not None:
-            handler(request, peer, tx, now)
-        elif request.method in NOT_ALLOWED:
-            self._respond(tx, peer, 405, extra=[("Allow", ALLOW)], now=now)
-        else:
-            self._respond(tx, peer, 501, extra=[("Allow", ALLOW)], now=now)
-
-    @staticmethod
-    def _unsupported_extensions(request: Request) -> list[str]:
-        if request.method in ("ACK", "CANCEL"):
-            return []
-        return [t for t in request.headers.get_list("Require") if t.lower() not in KNOWN_EXTENSIONS]
-
-    def _new_server_tx(self, request: Request, peer: Peer) -> ServerTransaction:
-        target = response_target(request, peer)
-
-        def send(response: Response) -> None:
-            self._emit(response, target)
-
-        tx: ServerTransaction
-        if request.method == "INVITE":
-            invite_tx = InviteServerTransaction(
-                request,
-                reliable=peer.reliable,
-                timers=self._timers,
-                values=self.settings.timers,
-                send=send,
-                on_terminated=self._tx_terminated,
-                on_ack_timeout=lambda now: self._ack_timeout(invite_tx, now),
-            )
-            tx = invite_tx
-        else:
-            tx = NonInviteServerTransaction(
-                request,
-                reliable=peer.reliable,
-                timers=self._timers,
-                values=self.settings.timers,
-                send=send,
-                on_terminated=self._tx_terminated,
-            )
-        self._server_tx[tx.key] = tx
-        return tx
-
-    def _tx_terminated(self, tx: ServerTransaction) -> None:
-        if self._server_tx.get(tx.key) is tx:
-            del self._server_tx[tx.key]
-
-    def _emit(self, message: Request | Response, target: Target) -> None:
-        self._outgoing.append(Outgoing(message.to_bytes(), target, message))
-
-    def _respond(
-        self,
-        tx: ServerTransaction,
-        peer: Peer,
-        status: int,
-        reason: str | None = None,
-        *,
-        now: float,
-        session: RecordingSession | None = None,
-        extra: Iterable[tuple[str, str]] = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
-        to_tag = session.dialog.local_tag if session else self._new_tag()
-        response = build_response(
-            tx.request,
-            peer,
-            status,
-            reason,
-            to_tag=to_tag,
-            extra=extra,
-            body=body,
-            content_type=content_type,
-            server=self.settings.user_agent,
-        )
-        self.stats[f"response_{status}"] += 1
-        if isinstance(tx, InviteServerTransaction | NonInviteServerTransaction):
-            tx.respond(response, now)
-
-    def _send_stateless(self, request: Request, peer: Peer, status: int, reason: str) -> None:
-        response = build_response(
-            request, peer, status, reason, to_tag=self._new_tag(), server=self.settings.user_agent
-        )
-        self._emit(response, response_target(request, peer))
-
     # --------------------------------------------------------------- dialogs
     def _dialog_session(self, request: Request) -> RecordingSession | None:
         key = (request.call_id, request.to_tag or "", request.from_tag or "")
@@ -284,9 +130,10 @@ class SrsCore:
     ) -> RecordingSession | None:
         """The session of an in-dialog request, or None after answering 481/500."""
         session = self._dialog_session(request)
-        if session is None or session.state is SessionState.TERMINATED:
-            if session is not None and request.method == "BYE":
-                self._respond(tx, peer, 200, now=now, session=session)
+        if session is None:
+            key = (request.call_id, request.to_tag or "", request.from_tag or "")
+            if request.method == "BYE" and self._gone.get(key, now) is not None:
+                self._respond(tx, peer, 200, now=now)  # BYE for a session we just ended
                 return None
             self._respond(tx, peer, 481, now=now)
             return None
@@ -687,66 +534,6 @@ class SrsCore:
         ids = [s.id for s in self.sessions.values() if not s.ended]
         return sum(1 for sid in ids if self.terminate(sid, now, reason))
 
-    def _send_in_dialog(
-        self,
-        session: RecordingSession,
-        method: str,
-        now: float,
-        *,
-        extra: list[tuple[str, str]],
-        on_result: Callable[[int, Response | None, float], None] | None = None,
-    ) -> None:
-        peer = session.peer
-        try:
-            target = session.dialog.next_target(peer.transport, peer.connection_id)
-        except SipProtocolError as exc:
-            # An unroutable Contact or Route must not stop a BYE (this runs from timers
-            # and API calls): send it back where the dialog's requests came from.
-            log.warning("session %s: %s; sending %s to %s", session.id, exc.reason, method, peer)
-            target = Target(peer.transport, peer.host, peer.port, peer.connection_id)
-        host = self.settings.sip_address or peer.local_host
-        host = f"[{host}]" if ":" in host else host
-        branch = MAGIC_COOKIE + self._new_tag()
-        via = f"SIP/2.0/{target.transport} {host}:{peer.local_port};branch={branch};rport"
-        headers = [*extra, ("User-Agent", self.settings.user_agent)]
-        request = session.dialog.build_request(method, via, extra=headers)
-
-        def send(req: Request) -> None:
-            self._emit(req, target)
-
-        def done(status: int, response: Response | None, t: float) -> None:
-            if status >= 300:
-                log.info("session %s: %s answered %d", session.id, method, status)
-            if on_result is not None:
-                on_result(status, response, t)
-
-        tx = NonInviteClientTransaction(
-            request,
-            reliable=target.transport != "UDP",
-            timers=self._timers,
-            values=self.settings.timers,
-            send=send,
-            on_result=done,
-            on_terminated=self._client_tx_terminated,
-        )
-        self._client_tx[tx.branch] = tx
-        tx.start(now)
-
-    def _client_tx_terminated(self, tx: NonInviteClientTransaction) -> None:
-        self._client_tx.pop(tx.branch, None)
-
-    def _on_response(self, response: Response, now: float) -> None:
-        try:
-            branch = response.top_via.branch or ""
-        except SipProtocolError:
-            self.stats["malformed"] += 1
-            return
-        tx = self._client_tx.get(branch)
-        if tx is None:
-            self.stats["stray_response"] += 1
-            return
-        tx.response_received(response, now)
-
     def _end(self, session: RecordingSession, reason: str, now: float) -> None:
         """Free everything the session holds; keep it visible for the API a while."""
         if session.state is SessionState.TERMINATED:
@@ -759,31 +546,21 @@ class SrsCore:
         for port in session.ports():
             self.ports.release(port, now)
         self.sessions.pop(session.id, None)
-        self._ended[session.id] = session
+        self._ended[session.id] = session.snapshot()
         while len(self._ended) > self.settings.ended_history:
             self._ended.popitem(last=False)
-        # Keep the dialog a while so a retransmitted or crossing BYE still gets 200.
         key = self._key(session)
-        linger = 64 * self.settings.timers.t1
-        self._timers.schedule(now + linger, lambda t: self._forget_dialog(key, session))
+        self._dialogs.pop(key, None)
+        self._gone.expire(now)
+        self._gone.put(key, True, now + 64 * self.settings.timers.t1)
         log.info("session %s ended: %s", session.id, reason)
         self._events.append(SessionEnded(session.id, reason))
-
-    def _forget_dialog(self, key: DialogKey, session: RecordingSession) -> None:
-        if self._dialogs.get(key) is session:
-            del self._dialogs[key]
 
     # ------------------------------------------------------------------ ids
     @staticmethod
     def _key(session: RecordingSession) -> DialogKey:
         d = session.dialog
         return (d.call_id, d.local_tag, d.remote_tag)
-
-    def _new_tag(self) -> str:
-        return f"{self._rng.getrandbits(64):016x}"
-
-    def _new_id(self) -> str:
-        return f"{self._rng.getrandbits(128):032x}"
 
 
 def _source_uri(peer: Peer) -> str:
