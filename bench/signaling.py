@@ -101,9 +101,12 @@ async def run_rate(
     }
 
 
-async def hold_concurrent(daemon: Daemon, count: int, rate: int) -> dict[str, float]:
+async def hold_concurrent(
+    daemon: Daemon, count: int, rate: int, *, rtcp_mux: bool
+) -> dict[str, float]:
     results = Results()
-    uacs = [await open_uac(("127.0.0.1", daemon.sip_port), results) for _ in range(8)]
+    target = ("127.0.0.1", daemon.sip_port)
+    uacs = [await open_uac(target, results, rtcp_mux=rtcp_mux) for _ in range(8)]
     rss_before = rss_mb(daemon.process.pid)
     calls: list[Call] = []
     start = time.perf_counter()
@@ -125,6 +128,7 @@ async def hold_concurrent(daemon: Daemon, count: int, rate: int) -> dict[str, fl
     await asyncio.sleep(1)
     after = daemon.get("/api/health")["active_sessions"]
     return {
+        "rtcp_mux": float(rtcp_mux),
         "requested": count,
         "answered": results.answered,
         "active_reported": float(active),  # type: ignore[arg-type]
@@ -173,9 +177,15 @@ def main() -> int:
                         for k, v in row.items()
                     )
                 )
-            if args.concurrent:
-                print(f"\n## {args.concurrent} concurrent two-stream sessions")
-                row = asyncio.run(hold_concurrent(daemon, args.concurrent, 500))
+            for mux in (False, True) if args.concurrent else ():
+                # RTP (+ RTCP without mux) sockets per stream, 2 streams; 512 fds reserved.
+                fits = (hard - 512) // (2 if mux else 4)
+                count = min(args.concurrent, fits)
+                print(
+                    f"\n## {count} concurrent two-stream sessions, rtcp-mux={mux} "
+                    f"(the open-file limit {hard} fits {fits})"
+                )
+                row = asyncio.run(hold_concurrent(daemon, count, 500, rtcp_mux=mux))
                 print(
                     " ".join(
                         f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 
 BOUNDARY = "OSS-unique-boundary-42"
 
-SDP = (
-    "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=SIPREC\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-    "a=label:1\r\na=sendonly\r\n"
-    "m=audio 40002 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
-    "a=label:2\r\na=sendonly\r\n"
-)
+
+def sdp(rtcp_mux: bool = False) -> str:
+    """Two labelled PCMU streams, as an SBC offers them (with rtcp-mux or without)."""
+    mux = "a=rtcp-mux\r\n" if rtcp_mux else ""
+    streams = "".join(
+        f"m=audio {40000 + 2 * n} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=rtpmap:101 telephone-event/8000\r\na=label:{n + 1}\r\n{mux}a=sendonly\r\n"
+        for n in range(2)
+    )
+    return (
+        "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=SIPREC\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + streams
+    )
+
+
 METADATA = (
     '<?xml version="1.0" encoding="UTF-8"?>\r\n'
     '<recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>'
@@ -29,11 +36,14 @@ METADATA = (
     '<stream stream_id="st1" session_id="s1"><label>1</label></stream>'
     '<stream stream_id="st2" session_id="s1"><label>2</label></stream></recording>\r\n'
 )
-BODY = (
-    f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n"
-    f"--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\n"
-    f"Content-Disposition: recording-session\r\n\r\n{METADATA}\r\n--{BOUNDARY}--\r\n"
-).encode()
+
+
+def body(rtcp_mux: bool = False) -> bytes:
+    return (
+        f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp(rtcp_mux)}\r\n"
+        f"--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\n"
+        f"Content-Disposition: recording-session\r\n\r\n{METADATA}\r\n--{BOUNDARY}--\r\n"
+    ).encode()
 
 
 @dataclass
@@ -76,8 +86,9 @@ def _header(message: bytes, name: bytes) -> bytes | None:
 class Uac(asyncio.DatagramProtocol):
     """One UDP socket placing many calls toward the SRS."""
 
-    def __init__(self, target: tuple[str, int], results: Results) -> None:
+    def __init__(self, target: tuple[str, int], results: Results, *, rtcp_mux: bool = False):
         self.target = target
+        self.body = body(rtcp_mux)
         self.results = results
         self.calls: dict[bytes, Call] = {}
         self.transport: asyncio.DatagramTransport | None = None
@@ -110,7 +121,7 @@ class Uac(asyncio.DatagramProtocol):
         call = Call(call_id, time.perf_counter(), done=loop.create_future())
         self.calls[call_id.encode()] = call
         assert self.transport is not None
-        self.transport.sendto(self._request("INVITE", call, 1, BODY), self.target)
+        self.transport.sendto(self._request("INVITE", call, 1, self.body), self.target)
         return call
 
     def bye(self, call: Call) -> None:
@@ -167,9 +178,9 @@ class Uac(asyncio.DatagramProtocol):
         self.transport.sendto(response, (str(addr[0]), int(addr[1])))
 
 
-async def open_uac(target: tuple[str, int], results: Results) -> Uac:
+async def open_uac(target: tuple[str, int], results: Results, *, rtcp_mux: bool = False) -> Uac:
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: Uac(target, results), local_addr=("127.0.0.1", 0)
+        lambda: Uac(target, results, rtcp_mux=rtcp_mux), local_addr=("127.0.0.1", 0)
     )
     return protocol

@@ -89,6 +89,7 @@ def start_daemon(
     rtp_range: tuple[int, int] = (30000, 34000),
     extra_env: dict[str, str] | None = None,
     config_text: str | None = None,
+    open_files: int | None = None,
 ) -> Daemon:
     sip_port, http_port = free_port(), free_port()
     data_dir = tmp / "var"
@@ -107,13 +108,20 @@ def start_daemon(
         **(extra_env or {}),
     }
     args = [sys.executable, "-m", "siprec_appliance"]
+    if open_files is not None:  # util-linux prlimit: a lower descriptor limit for the daemon
+        args = ["prlimit", f"--nofile={open_files}:{open_files}", "--", *args]
     if config_text is not None:
         config_path = tmp / "config.yaml"
         config_path.write_text(config_text)
         args += ["--config", str(config_path)]
     log_path = tmp / "daemon.log"
     with log_path.open("wb") as log_file:  # the child keeps its own descriptor
-        process = subprocess.Popen(args, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     daemon = Daemon(process, sip_port, http_port, data_dir, log_path, token)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -10,7 +10,9 @@ never torn down for SIP silence. (Capture and decoding come with the media work.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import resource
 import socket
 from dataclasses import dataclass, field
 from typing import cast
@@ -20,6 +22,16 @@ from siprec_appliance.siprec.ports import PortPool
 log = logging.getLogger("siprec.media")
 
 RECEIVE_BUFFER = 1 << 20  # bytes of kernel buffer per RTP socket
+# Descriptors kept free for SIP connections, the API, log and recording files: RTP
+# sockets may never starve those, or the appliance could not even answer 503.
+FD_RESERVE = 512
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def socket_budget(reserve: int = FD_RESERVE) -> int:
+    """How many RTP/RTCP sockets this process may hold (soft RLIMIT_NOFILE - reserve)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(0, soft - reserve)
 
 
 class PacketCounter(asyncio.DatagramProtocol):
@@ -55,34 +67,65 @@ class PortBinding:
 class BoundPortAllocator:
     """Binds RTP (and RTCP) sockets from a :class:`PortPool` as the core asks."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, pool: PortPool) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        pool: PortPool,
+        *,
+        max_sockets: int | None = None,
+    ) -> None:
         self._loop = loop
         self._host = host
         self._pool = pool
         self.bindings: dict[int, PortBinding] = {}
         self.bind_failures = 0
+        self.max_sockets = socket_budget() if max_sockets is None else max_sockets
+        self.sockets = 0
+        self._warned_budget = False
 
     @property
     def pool(self) -> PortPool:
         return self._pool
 
     def allocate(self, owner: str, now: float, *, rtcp: bool) -> int | None:
+        needed = 2 if rtcp else 1
+        if self.sockets + needed > self.max_sockets:
+            self._budget_exhausted()
+            return None
         for _ in range(16):
             port = self._pool.allocate(owner, now, rtcp=rtcp)
             if port is None:
                 return None
+            sockets: list[socket.socket] = []
             try:
-                sockets = [self._bind(port)]
+                sockets.append(self._bind(port))
                 if rtcp:
                     sockets.append(self._bind(port + 1))
             except OSError as exc:
+                for sock in sockets:
+                    sock.close()
+                self._pool.quarantine(port, now)
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    log.error("cannot open RTP sockets: %s", exc.strerror)
+                    return None
                 self.bind_failures += 1
                 log.warning("RTP port %d unavailable (%s); skipping it", port, exc.strerror)
-                self._pool.quarantine(port, now)
                 continue
+            self.sockets += len(sockets)
+            self._warned_budget = False
             self.bindings[port] = self._attach(owner, sockets)
             return port
         return None
+
+    def _budget_exhausted(self) -> None:
+        if not self._warned_budget:
+            self._warned_budget = True
+            log.error(
+                "all %d RTP sockets the open-file limit allows are in use; "
+                "new sessions get 503 (raise LimitNOFILE / ulimit -n)",
+                self.max_sockets,
+            )
 
     def release(self, port: int, now: float) -> None:
         binding = self.bindings.pop(port, None)
@@ -94,6 +137,7 @@ class BoundPortAllocator:
                 task.cancel()
             for sock in binding.sockets:
                 sock.close()
+            self.sockets -= len(binding.sockets)
         self._pool.release(port, now)
 
     def packets(self, port: int) -> int:
