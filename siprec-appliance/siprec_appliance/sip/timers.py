@@ -31,16 +31,28 @@ def _noop(now: float) -> None:
 class TimerQueue:
     """Deadlines with lazy cancellation; ``now`` is always passed in."""
 
-    __slots__ = ("_counter", "_heap")
+    __slots__ = ("_counter", "_heap", "_pushes")
 
     def __init__(self) -> None:
         self._heap: list[TimerHandle] = []
         self._counter = itertools.count()
+        self._pushes = 0
 
     def schedule(self, when: float, callback: Callable[[float], None]) -> TimerHandle:
         handle = TimerHandle(when, next(self._counter), callback)
         heapq.heappush(self._heap, handle)
+        self._pushes += 1
+        if self._pushes >= 4096:
+            self._compact()
         return handle
+
+    def _compact(self) -> None:
+        """Drop cancelled handles (lazy cancellation leaves them until their deadline)."""
+        self._pushes = 0
+        live = [h for h in self._heap if not h.cancelled]
+        if len(live) < len(self._heap) // 2:
+            heapq.heapify(live)
+            self._heap = live
 
     def next_deadline(self) -> float | None:
         heap = self._heap

@@ -48,6 +48,7 @@ NOT_ALLOWED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", 
 _WAITING = frozenset({TxState.TRYING, TxState.PROCEEDING})
 
 Handler = Callable[[Request, Peer, ServerTransaction, float], None]
+_Where = tuple[str, str, int, int | None]
 
 
 class DialogOwner(Protocol):
@@ -71,7 +72,7 @@ class UserAgentCore:
         self._client_tx: dict[str, NonInviteClientTransaction] = {}
         # Finished server transactions that only absorb retransmissions (timers I, J,
         # and L after the ACK): key -> (response bytes to repeat or None, target).
-        self._absorbing: ExpiringMap[tuple[str, ...], tuple[bytes | None, Target]] = ExpiringMap()
+        self._absorbing: ExpiringMap[tuple[str, ...], tuple[bytes | None, _Where]] = ExpiringMap()
         self._handlers: dict[str, Handler] = {}
 
     def _on_ack(self, request: Request, now: float) -> None:
@@ -128,9 +129,9 @@ class UserAgentCore:
         if absorbed is not None and key not in self._server_tx:
             # A retransmission (or ACK) for a finished transaction (§17.2.1, §17.2.2).
             self.stats["retransmissions"] += 1
-            resend, target = absorbed
+            resend, where = absorbed
             if resend is not None and request.method != "ACK":
-                self._outgoing.append(Outgoing(resend, target))
+                self._outgoing.append(Outgoing(resend, Target(*where)))
             return
         if request.method == "ACK":
             self._on_ack(request, now)
@@ -168,7 +169,9 @@ class UserAgentCore:
 
         def linger(tx: ServerTransaction, until: float, resend: Response | None) -> None:
             data = None if resend is None else resend.to_bytes()
-            self._absorbing.put(tx.key, (data, target), until)
+            # A plain tuple, not a Target: tuples of atoms leave the collector's lists.
+            where = (target.transport, target.host, target.port, target.connection_id)
+            self._absorbing.put(tx.key, (data, where), until)
 
         tx: ServerTransaction
         if request.method == "INVITE":
