@@ -28,6 +28,14 @@ class SdpError(SiprecError, ValueError):
     """An SDP body (RFC 8866) cannot be parsed."""
 
 
+class MetadataError(SiprecError):
+    """Recording metadata (RFC 7865) that cannot be used: malformed, hostile or too big."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ConfigError(SiprecError):
     """The configuration file or environment is invalid; the message names the key."""
 

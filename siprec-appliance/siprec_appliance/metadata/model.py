@@ -11,6 +11,40 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class XmlNode:
+    """A parsed XML element without lxml: what vendor extractors read.
+
+    Attribute names are local names (namespaced attributes as ``{uri}name``).
+    """
+
+    namespace: str | None
+    name: str
+    attributes: tuple[tuple[str, str], ...] = ()
+    text: str = ""  # the element's own text, stripped
+    children: tuple[XmlNode, ...] = ()
+
+    def attr(self, name: str) -> str | None:
+        for key, value in self.attributes:
+            if key == name:
+                return value
+        return None
+
+    def find(self, name: str, namespace: str | None = None) -> XmlNode | None:
+        """The first child with this local name (and namespace, when given)."""
+        for child in self.children:
+            if child.name == name and (namespace is None or child.namespace == namespace):
+                return child
+        return None
+
+    def iter(self, name: str | None = None) -> list[XmlNode]:
+        """This element and every descendant (with this local name, when given)."""
+        found = [self] if name is None or self.name == name else []
+        for child in self.children:
+            found.extend(child.iter(name))
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Extension:
     """An ``extensiondata`` child or an unknown element, kept verbatim (RFC 7865 §6.9)."""
 
@@ -18,6 +52,7 @@ class Extension:
     name: str  # local name
     xml: str  # the element serialised as received (namespace declarations included)
     owner: str | None = None  # id of the group/session/participant/stream it belongs to
+    node: XmlNode | None = None  # the same element, parsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,1 @@
+"""RFC 7865 recording metadata: model, hardened tolerant parser, updates (pure)."""
