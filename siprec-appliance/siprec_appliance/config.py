@@ -36,6 +36,7 @@ __all__ = [
     "HttpConfig",
     "LoggingConfig",
     "MediaConfig",
+    "MetadataConfig",
     "RulesConfig",
     "SipConfig",
     "StorageConfig",
@@ -128,6 +129,14 @@ class RulesConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataConfig:
+    """Recording metadata (RFC 7865) handling."""
+
+    reject_unparsable: bool = False
+    request_snapshots: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingConfig:
     """Logging of the appliance."""
 
@@ -144,6 +153,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
 
 
 # --------------------------------------------------------------------------------------
@@ -594,6 +604,7 @@ def _build_config(data: Mapping[str, Any]) -> Config:
         storage=_build(StorageConfig, data.get("storage"), {"data_dir": Path}),
         rules=_build(RulesConfig, data.get("rules"), {"dir": Path}),
         logging=_build(LoggingConfig, data.get("logging"), {}),
+        metadata=_build(MetadataConfig, data.get("metadata"), {}),
     )
 
 

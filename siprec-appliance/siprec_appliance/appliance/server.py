@@ -50,6 +50,8 @@ def srs_settings(config: Config) -> SrsSettings:
         sip_address=sip.advertised_address,
         media_address=media.advertised_address,
         rtp_timeout=media.rtp_timeout,
+        reject_unparsable_metadata=config.metadata.reject_unparsable,
+        request_metadata_snapshots=config.metadata.request_snapshots,
     )
 
 

@@ -6,6 +6,7 @@ They serialise to and from JSON with dataclasses-json (``to_dict``/``from_dict``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataclasses_json import DataClassJsonMixin
 
@@ -25,6 +26,17 @@ class StreamInfo(DataClassJsonMixin):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantView(DataClassJsonMixin):
+    """A participant from the metadata and the m-lines (by index) it sends/receives."""
+
+    id: str
+    aor: str | None
+    name: str | None
+    sends: tuple[int, ...] = ()
+    receives: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionSnapshot(DataClassJsonMixin):
     """A recording session as the REST API shows it."""
 
@@ -40,3 +52,7 @@ class SessionSnapshot(DataClassJsonMixin):
     ended_at: float | None = None
     end_reason: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    participants: tuple[ParticipantView, ...] = field(default=())
+    facts: dict[str, Any] = field(default_factory=dict)
+    metadata_versions: int = 0
+    metadata_problems: tuple[str, ...] = field(default=())

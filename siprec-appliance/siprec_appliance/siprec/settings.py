@@ -19,3 +19,5 @@ class SrsSettings:
     media_address: str | None = None  # in the SDP c= line; default: the SIP local address
     rtp_timeout: float = 60.0  # RTP seen within this keeps a session alive past its timer
     ended_history: int = 1000  # ended sessions kept for the API
+    reject_unparsable_metadata: bool = False  # 400 instead of recording with a warning
+    request_metadata_snapshots: bool = True  # RFC 7866 §9.3 when metadata is inconsistent

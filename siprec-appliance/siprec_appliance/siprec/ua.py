@@ -249,6 +249,8 @@ class UserAgentCore:
         *,
         extra: list[tuple[str, str]],
         on_result: Callable[[int, Response | None, float], None] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
     ) -> None:
         peer = session.peer
         try:
@@ -263,7 +265,9 @@ class UserAgentCore:
         branch = MAGIC_COOKIE + self._new_tag()
         via = f"SIP/2.0/{target.transport} {host}:{peer.local_port};branch={branch};rport"
         headers = [*extra, ("User-Agent", self.settings.user_agent)]
-        request = session.dialog.build_request(method, via, extra=headers)
+        if body and content_type:
+            headers.append(("Content-Type", content_type))
+        request = session.dialog.build_request(method, via, extra=headers, body=body)
 
         def send(req: Request) -> None:
             self._emit(req, target)
