@@ -34,38 +34,58 @@ def synthetic_invite() -> bytes:
     """A ~3 KB RFC 7865 snapshot: 2 participants, 2 streams, assocs, extension data."""
     parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<recording xmlns="{NS}">']
     parts.append("<datamode>complete</datamode>")
-    parts.append('<group group_id="7+OTCyoxEeCXYQAAAAAAAA=="><associate-time>2026-11-23T08:00:00Z'
-                 "</associate-time></group>")
-    parts.append('<session session_id="hVpd7YQgRW2nD22h7q60JQ=="><sipSessionID>ab30317f1a784dc4'
-                 "8ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2</sipSessionID>"
-                 "<group-ref>7+OTCyoxEeCXYQAAAAAAAA==</group-ref>"
-                 "<start-time>2026-11-23T08:00:00Z</start-time></session>")
-    for n, (aor, name) in enumerate([("sip:+14155550100@example.com", "Alice Caller"),
-                                     ("sip:+14155550199@example.com", "Bob Agent")]):
-        parts.append(f'<participant participant_id="p{n}AAAAAAAAAAAAAAAAAAAA=="><nameID aor="{aor}">'
-                     f'<name xml:lang="en">{name}</name></nameID></participant>')
+    parts.append(
+        '<group group_id="7+OTCyoxEeCXYQAAAAAAAA=="><associate-time>2026-11-23T08:00:00Z'
+        "</associate-time></group>"
+    )
+    parts.append(
+        '<session session_id="hVpd7YQgRW2nD22h7q60JQ=="><sipSessionID>ab30317f1a784dc4'
+        "8ff824d0d3715d86;remote=47755a9de7794ba387653f2099600ef2</sipSessionID>"
+        "<group-ref>7+OTCyoxEeCXYQAAAAAAAA==</group-ref>"
+        "<start-time>2026-11-23T08:00:00Z</start-time></session>"
+    )
+    for n, (aor, name) in enumerate(
+        [
+            ("sip:+14155550100@example.com", "Alice Caller"),
+            ("sip:+14155550199@example.com", "Bob Agent"),
+        ]
+    ):
+        parts.append(
+            f'<participant participant_id="p{n}AAAAAAAAAAAAAAAAAAAA=="><nameID aor="{aor}">'
+            f'<name xml:lang="en">{name}</name></nameID></participant>'
+        )
     for n in range(2):
-        parts.append(f'<stream stream_id="s{n}AAAAAAAAAAAAAAAAAAAA==" '
-                     f'session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>{n + 1}</label></stream>')
-    parts.append('<sessionrecordingassoc session_id="hVpd7YQgRW2nD22h7q60JQ==">'
-                 "<associate-time>2026-11-23T08:00:00Z</associate-time></sessionrecordingassoc>")
+        parts.append(
+            f'<stream stream_id="s{n}AAAAAAAAAAAAAAAAAAAA==" '
+            f'session_id="hVpd7YQgRW2nD22h7q60JQ=="><label>{n + 1}</label></stream>'
+        )
+    parts.append(
+        '<sessionrecordingassoc session_id="hVpd7YQgRW2nD22h7q60JQ==">'
+        "<associate-time>2026-11-23T08:00:00Z</associate-time></sessionrecordingassoc>"
+    )
     for n in range(2):
-        parts.append(f'<participantsessionassoc participant_id="p{n}AAAAAAAAAAAAAAAAAAAA==" '
-                     'session_id="hVpd7YQgRW2nD22h7q60JQ==">'
-                     "<associate-time>2026-11-23T08:00:00Z</associate-time>"
-                     "</participantsessionassoc>")
-        parts.append(f'<participantstreamassoc participant_id="p{n}AAAAAAAAAAAAAAAAAAAA==">'
-                     f"<send>s{n}AAAAAAAAAAAAAAAAAAAA==</send>"
-                     f"<recv>s{1 - n}AAAAAAAAAAAAAAAAAAAA==</recv></participantstreamassoc>")
-    parts.append('<extensiondata xmlns:apkt="http://acmepacket.com/siprec/extensiondata">'
-                 '<apkt:ucid>00FA080018803B69810C9C;encoding=hex</apkt:ucid>'
-                 "<apkt:callerOrig>true</apkt:callerOrig></extensiondata>")
+        parts.append(
+            f'<participantsessionassoc participant_id="p{n}AAAAAAAAAAAAAAAAAAAA==" '
+            'session_id="hVpd7YQgRW2nD22h7q60JQ==">'
+            "<associate-time>2026-11-23T08:00:00Z</associate-time>"
+            "</participantsessionassoc>"
+        )
+        parts.append(
+            f'<participantstreamassoc participant_id="p{n}AAAAAAAAAAAAAAAAAAAA==">'
+            f"<send>s{n}AAAAAAAAAAAAAAAAAAAA==</send>"
+            f"<recv>s{1 - n}AAAAAAAAAAAAAAAAAAAA==</recv></participantstreamassoc>"
+        )
+    parts.append(
+        '<extensiondata xmlns:apkt="http://acmepacket.com/siprec/extensiondata">'
+        "<apkt:ucid>00FA080018803B69810C9C;encoding=hex</apkt:ucid>"
+        "<apkt:callerOrig>true</apkt:callerOrig></extensiondata>"
+    )
     parts.append("</recording>\n")
     xml = "".join(parts)
-    sdp = (
-        "v=0\r\no=SBC 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
-        + "".join(f"m=audio {40000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-                  f"a=label:{n + 1}\r\na=sendonly\r\n" for n in range(2))
+    sdp = "v=0\r\no=SBC 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" + "".join(
+        f"m=audio {40000 + 2 * n} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+        f"a=label:{n + 1}\r\na=sendonly\r\n"
+        for n in range(2)
     )
     body = (
         f"--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--b\r\n"
@@ -92,8 +112,14 @@ def per_invite(request: Request) -> object:
     participants = resolve_participants(metadata, labels) if metadata else ()
     detect_vendor(headers=request.headers, metadata=metadata, sdp=sdp, parts=parts)
     return build_call_facts(
-        headers=request.headers, metadata=metadata, sdp=sdp, parts=parts, transport="udp",
-        source_host="192.0.2.1", source_port=5060, participants=participants,
+        headers=request.headers,
+        metadata=metadata,
+        sdp=sdp,
+        parts=parts,
+        transport="udp",
+        source_host="192.0.2.1",
+        source_port=5060,
+        participants=participants,
     )
 
 
@@ -109,8 +135,10 @@ def measure(data: bytes, repeat: int) -> tuple[float, float, int]:
         per_invite(request)
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
-    return statistics.median(samples) / 1000, samples[int(0.99 * (len(samples) - 1))] / 1000, len(
-        request.body
+    return (
+        statistics.median(samples) / 1000,
+        samples[int(0.99 * (len(samples) - 1))] / 1000,
+        len(request.body),
     )
 
 
@@ -118,8 +146,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
-    print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}")
+    print(
+        f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     print(f"{'input':40} {'body B':>7} {'median µs':>10} {'p99 µs':>8}")
     inputs = [("synthetic RFC 7865 (Oracle ext)", synthetic_invite())]
     inputs += [(path.name, path.read_bytes()) for path in sorted(CORPUS.glob("*.sip"))]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
+from siprec_appliance.metadata.state import MetadataState
 from siprec_appliance.sdp.answer import StreamPlan
 from siprec_appliance.sdp.model import Origin, SessionDescription
 from siprec_appliance.sip.dialog import Dialog
 from siprec_appliance.sip.message import Request
+from siprec_appliance.sip.multipart import BodyPart
 from siprec_appliance.sip.timers import TimerHandle
 from siprec_appliance.sip.transaction import InviteServerTransaction
 from siprec_appliance.sip.transport import Peer
-from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+from siprec_appliance.siprec.model import ParticipantView, SessionSnapshot, StreamInfo
 from siprec_appliance.siprec.session_timer import TimerAgreement
 
 
@@ -75,6 +78,12 @@ class RecordingSession:
     timer_handle: TimerHandle | None = None
     last_media: float | None = None
     metadata_parts: int = 0
+    metadata: MetadataState = field(default_factory=MetadataState)
+    participants: tuple[ParticipantView, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict)
+    invite_parts: list[BodyPart] = field(default_factory=list)
+    last_offer: SessionDescription | None = None
+    snapshot_requested_at: float | None = None
     warnings: list[str] = field(default_factory=list)
     ended_at: float | None = None
     end_reason: str | None = None
@@ -102,4 +111,8 @@ class RecordingSession:
             ended_at=ended,
             end_reason=self.end_reason,
             warnings=tuple(self.warnings),
+            participants=self.participants,
+            facts=self.facts,
+            metadata_versions=len(self.metadata.history),
+            metadata_problems=tuple(self.metadata.problems()),
         )

@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import replace
 
 from siprec_appliance.errors import SdpError, SipProtocolError
+from siprec_appliance.metadata.state import snapshot_request_body
 from siprec_appliance.sdp.answer import new_origin, plan_streams
 from siprec_appliance.sdp.model import SessionDescription
 from siprec_appliance.sip.dialog import Dialog
@@ -30,8 +31,13 @@ from siprec_appliance.sip.transaction import (
     server_key,
 )
 from siprec_appliance.sip.transport import Peer
-from siprec_appliance.siprec import media
-from siprec_appliance.siprec.detect import METADATA_TYPES, detect, metadata_parts
+from siprec_appliance.siprec import media, metadata_flow
+from siprec_appliance.siprec.detect import (
+    METADATA_REQUEST_TYPE,
+    METADATA_TYPES,
+    detect,
+    metadata_parts,
+)
 from siprec_appliance.siprec.events import (
     Event,
     MetadataReceived,
@@ -54,7 +60,10 @@ ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata,
 SUPPORTED = "siprec, timer"
 BODY_TYPES = frozenset({"application/sdp", "multipart/mixed", "multipart/related", *METADATA_TYPES})
 
-DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag
+DialogKey = tuple[str, str, str]
+SNAPSHOT_REQUEST_INTERVAL = (
+    30.0  # seconds between two snapshot requests on one session  # Call-ID, local tag, remote tag
+)
 
 
 class SrsCore(UserAgentCore):
@@ -235,6 +244,7 @@ class SrsCore(UserAgentCore):
         try:
             parts, offer = self._offer_parts(request)
             agreement = self._negotiate_timer(request)
+            parsed = self._parse_metadata(parts)
         except SipProtocolError as exc:
             log.warning("refused INVITE %s from %s: %s", request.call_id, peer, exc.reason)
             self._respond(tx, peer, exc.status, exc.reason, extra=_warning(exc), now=now)
@@ -243,7 +253,16 @@ class SrsCore(UserAgentCore):
             extra = [("Min-SE", str(agreement.min_se))]
             self._respond(tx, peer, 422, extra=extra, now=now)
             return
-        self._create_session(request, peer, tx, parts, offer, agreement=agreement, now=now)
+        self._create_session(
+            request, peer, tx, parts, offer, parsed=parsed, agreement=agreement, now=now
+        )
+
+    def _parse_metadata(self, parts: list[BodyPart]) -> metadata_flow.ParsedMetadata:
+        """Parse metadata parts; 400 instead of a warning only when configured so."""
+        parsed = metadata_flow.parse_parts(parts)
+        if parsed.errors and self.settings.reject_unparsable_metadata:
+            raise SipProtocolError(f"Unusable recording metadata: {parsed.errors[0]}", 400)
+        return parsed
 
     def _admission(self, request: Request) -> tuple[int, str, list[tuple[str, str]]] | None:
         retry = [("Retry-After", str(self.settings.retry_after))]
@@ -279,6 +298,7 @@ class SrsCore(UserAgentCore):
         parts: list[BodyPart],
         offer: SessionDescription,
         *,
+        parsed: metadata_flow.ParsedMetadata,
         agreement: TimerAgreement | None,
         now: float,
     ) -> None:
@@ -312,6 +332,9 @@ class SrsCore(UserAgentCore):
         self.sessions[session_id] = session
         self._dialogs[self._key(session)] = session
         self._respond(tx, peer, 100, now=now)
+        session.invite_parts, session.last_offer = parts, offer
+        metadata_flow.ingest(session, parsed, method="INVITE", now=now)
+        self._refresh_facts(session)
         self._publish_metadata(session, parts, "INVITE")
         self._events.append(SessionOffered(session_id))
 
@@ -408,7 +431,9 @@ class SrsCore(UserAgentCore):
             parts = split_body(request.headers, request.body)
             offer = media.sdp_offer(parts)
             agreement = self._negotiate_timer(request)
+            parsed = self._parse_metadata(parts)
         except SipProtocolError as exc:
+            # RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
             self._respond(tx, peer, exc.status, exc.reason, now=now, session=session)
             return
         if isinstance(agreement, IntervalTooSmall):
@@ -428,7 +453,11 @@ class SrsCore(UserAgentCore):
             session.offer_in_200 = True
         session.dialog.refresh_target(request)
         session.timer = agreement
+        session.last_offer = offer or session.last_offer
+        metadata_flow.ingest(session, parsed, method=request.method, now=now)
+        self._refresh_facts(session)
         self._publish_metadata(session, parts, request.method)
+        self._request_snapshot_if_needed(session, now)
         if isinstance(tx, InviteServerTransaction):
             session.invite_tx = tx
             session.invite_cseq = request.cseq[0]
@@ -443,6 +472,35 @@ class SrsCore(UserAgentCore):
             content_type="application/sdp" if body else None,
         )
         self._start_session_timer(session, now)
+
+    def _refresh_facts(self, session: RecordingSession) -> None:
+        labels = [s.plan.label for s in session.streams] or [p.label for p in session.pending_plans]
+        metadata_flow.refresh_facts(
+            session,
+            headers=session.invite.headers,
+            sdp=session.last_offer,
+            parts=session.invite_parts,
+            labels=labels,
+        )
+
+    def _request_snapshot_if_needed(self, session: RecordingSession, now: float) -> None:
+        """RFC 7866 §9.3: ask for a full snapshot when the stored one is inconsistent."""
+        problems = session.metadata.problems()
+        if not problems or not self.settings.request_metadata_snapshots:
+            return
+        last = session.snapshot_requested_at
+        if last is not None and now - last < SNAPSHOT_REQUEST_INTERVAL:
+            return
+        session.snapshot_requested_at = now
+        log.info("session %s: requesting a metadata snapshot: %s", session.id, problems[0])
+        self._send_in_dialog(
+            session,
+            "UPDATE",
+            now,
+            extra=[],
+            body=snapshot_request_body(problems[0]),
+            content_type=METADATA_REQUEST_TYPE,
+        )
 
     def _publish_metadata(
         self, session: RecordingSession, parts: list[BodyPart], method: str
