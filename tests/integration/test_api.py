@@ -235,7 +235,8 @@ def test_list_sessions() -> None:
     assert set(first) == {
         "id", "call_id", "state", "src_address", "transport", "streams", "started_at",
         "started_at_unix", "is_siprec", "metadata_parts", "ended_at", "ended_at_unix",
-        "end_reason", "warnings",
+        "end_reason", "warnings", "participants", "facts", "metadata_versions",
+        "metadata_problems",
     }  # fmt: skip
     assert first["call_id"] == "early@src.example.com"
     assert first["started_at"] == "2023-11-14T22:13:20.250Z"

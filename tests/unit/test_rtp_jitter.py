@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from siprec_appliance.errors import LocalProtocolError
 from siprec_appliance.rtp import (
@@ -313,3 +315,55 @@ def test_invalid_construction() -> None:
         JitterBuffer(0, 0.1)
     with pytest.raises(LocalProtocolError):
         StreamTimeline(0)
+
+
+@st.composite
+def arrivals(draw: st.DrawFn) -> tuple[list[RtpPacket], list[int], set[int], int]:
+    """A 20 ms stream with drops, duplicates and short-range reordering.
+
+    Returns the arrival order, the sequence numbers kept, the dropped ones and the
+    number of duplicates. The first packet arrives first and is never dropped.
+    """
+    count = draw(st.integers(2, 60))
+    first_seq = draw(st.integers(0, 65535))
+    first_ts = draw(st.integers(0, (1 << 32) - 1))
+    packets = [pkt(first_seq + i, first_ts + 160 * i) for i in range(count)]
+    dropped = (
+        set(draw(st.sets(st.integers(1, count - 2), max_size=count // 3))) if count > 2 else set()
+    )
+    order = [i for i in range(count) if i not in dropped]
+    for _ in range(draw(st.integers(0, 10))):  # swaps at most 3 apart, never the first
+        a = draw(st.integers(1, max(1, len(order) - 1)))
+        b = min(len(order) - 1, a + draw(st.integers(0, 3)))
+        order[a], order[b] = order[b], order[a]
+    dups = draw(st.lists(st.integers(0, len(order) - 1), max_size=5))
+    for position in sorted(dups, reverse=True):
+        order.insert(position + 1, order[position])
+    return [packets[i] for i in order], sorted(set(order)), dropped, len(dups)
+
+
+@given(arrivals())
+def test_any_mild_disorder_is_repaired_exactly(
+    case: tuple[list[RtpPacket], list[int], set[int], int],
+) -> None:
+    order, kept, dropped, duplicates = case
+    leg = Leg(capacity=8, max_delay=0.2, packet_duration=lambda p: len(p.payload))
+    for i, packet in enumerate(order):
+        leg.push(packet, PTIME * i)
+    leg.flush(PTIME * len(order))
+    released = [item for item in leg.released if isinstance(item, RtpPacket)]
+    first = order[0].sequence_number
+    assert [(p.sequence_number - first) % 65536 for p in released] == kept
+    gaps = [item for item in leg.released if isinstance(item, Gap)]
+    assert sum(g.count for g in gaps) == len(dropped)
+    assert leg.stats.duplicated == duplicates
+    assert leg.stats.late == 0
+    assert leg.stats.lost == len(dropped) - duplicates
+    # The timeline tiles the stream exactly: no overlap, no hole, loss where dropped.
+    position = 0
+    for segment in leg.segments:
+        assert segment.sample_offset == position
+        position += segment.duration
+    assert position == 160 * (kept[-1] + 1)
+    assert sum(s.duration for s in leg.segments if s.kind == "loss") == 160 * len(dropped)
+    assert all(s.kind != "silence" for s in leg.segments)

@@ -164,15 +164,12 @@ class JitterBuffer:
             first = self._bad[0]
             out = self.flush()
             self._restart(first, now, out)
-            self._drain_one(packet, out)
+            self._release(packet, self._next, out)
+            self._highest = self._next - 1
             return out
         self._bad = (packet, now)
         self._bad_seq = (packet.sequence_number + 1) % _SEQ_MOD
         return out
-
-    def _drain_one(self, packet: RtpPacket, out: list[Released]) -> None:
-        self._highest = self._next
-        self._release(packet, self._next, out)
 
     def _release(self, packet: RtpPacket, ext: int, out: list[Released]) -> None:
         # Learn the packet interval from consecutive packets of one payload type; a

@@ -23,6 +23,13 @@ clock; they differ for G.722, RFC 3551 §4.5.2: clock 8000, audio 16000):
 * telephone-event packets (RFC 4733, ``event_types``) are not placed: their
   timestamp is the start of an event, not of audio. Route them to a
   :class:`~siprec_appliance.rtp.dtmf.DtmfAggregator` as well.
+
+Wall clock: :meth:`StreamTimeline.map_rtp_to_wall` uses the latest RTCP SR of the
+current SSRC (the sender's NTP clock, as Unix time) and falls back to
+:meth:`StreamTimeline.map_rtp_to_arrival` (the ``now`` of the sub-timeline's first
+packet). Pass ``now`` as Unix time (``time.time()`` at the socket) so that both
+are on one scale; to align two legs, compare ``map_rtp_to_wall`` of their first
+segments, or ``origin_arrival`` when either has no SR.
 """
 
 from __future__ import annotations
@@ -129,15 +136,14 @@ class StreamTimeline:
     def push(self, item: Released, now: float) -> list[Segment]:
         """Place one released packet or gap; ``now`` is when it was released."""
         if isinstance(item, Gap):
-            self._gap = (
-                item
-                if self._gap is None
-                else replace(
-                    self._gap,
-                    count=self._gap.count + item.count,
-                    samples=self._gap.samples + item.samples,
+            previous = self._gap
+            if previous is not None:  # adjacent gaps: one hole
+                item = replace(
+                    previous,
+                    count=previous.count + item.count,
+                    samples=previous.samples + item.samples,
                 )
-            )
+            self._gap = item
             self._expected_seq = (item.start_seq + item.count) % _SEQ_MOD
             return []
         out: list[Segment] = []

@@ -73,16 +73,6 @@ def refresh_facts(
     """Recompute who sends which stream and the call facts the policy engine matches."""
     snapshot = session.metadata.snapshot
     resolved = resolve_participants(snapshot, labels) if snapshot is not None else ()
-    session.participants = tuple(
-        ParticipantView(
-            id=p.participant_id,
-            aor=p.aor,
-            name=p.display_name,
-            sends=p.send,
-            receives=p.recv,
-        )
-        for p in resolved
-    )
     peer = session.peer
     session.facts = build_call_facts(
         headers=headers,
@@ -94,3 +84,27 @@ def refresh_facts(
         source_port=peer.port,
         participants=resolved,
     )
+    session.participants = _participant_views(session.facts.get("participants"))
+
+
+def _participant_views(facts: object) -> tuple[ParticipantView, ...]:
+    """The API view, from the facts (one source of truth: AORs normalised there)."""
+    if not isinstance(facts, list):
+        return ()
+    views = []
+    for item in facts:
+        if isinstance(item, dict):
+            views.append(
+                ParticipantView(
+                    id=str(item.get("id") or ""),
+                    aor=_text(item.get("aor")),
+                    name=_text(item.get("name")),
+                    sends=tuple(i for i in item.get("sends") or () if isinstance(i, int)),
+                    receives=tuple(i for i in item.get("receives") or () if isinstance(i, int)),
+                )
+            )
+    return tuple(views)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
