@@ -182,21 +182,11 @@ class RtcpAttribute:
         return cls(port, fields[3] if len(fields) >= 4 else None)
 
 
-@dataclass(slots=True)
-class MediaDescription:
-    """One media section (RFC 8866 §5.14): the ``m=`` line and what follows it.
+class _Attributed:
+    """``a=`` lookups shared by the session and media levels (RFC 8866 §5.13)."""
 
-    ``other_lines`` keeps i=, b=, k= (and unknown) lines as ``(type, value)`` in order.
-    """
-
-    media: str
-    port: int
-    port_count: int | None
-    proto: str
-    formats: list[str]
-    connection: Connection | None = None
-    attributes: AttributeList = field(default_factory=list)
-    other_lines: LineList = field(default_factory=list)
+    __slots__ = ()
+    attributes: AttributeList
 
     def attribute(self, name: str) -> str | None:
         """First value of attribute ``name`` ("" for a flag), or None if absent."""
@@ -213,8 +203,25 @@ class MediaDescription:
 
     @property
     def direction(self) -> str | None:
-        """The media-level direction attribute (RFC 8866 §6.7), lower case, or None."""
+        """The direction attribute at this level (RFC 8866 §6.7), lower case, or None."""
         return _direction(self.attributes)
+
+
+@dataclass(slots=True)
+class MediaDescription(_Attributed):
+    """One media section (RFC 8866 §5.14): the ``m=`` line and what follows it.
+
+    ``other_lines`` keeps i=, b=, k= (and unknown) lines as ``(type, value)`` in order.
+    """
+
+    media: str
+    port: int
+    port_count: int | None
+    proto: str
+    formats: list[str]
+    connection: Connection | None = None
+    attributes: AttributeList = field(default_factory=list)
+    other_lines: LineList = field(default_factory=list)
 
     @property
     def label(self) -> str | None:
@@ -281,7 +288,7 @@ class MediaDescription:
 
 
 @dataclass(slots=True)
-class SessionDescription:
+class SessionDescription(_Attributed):
     """A whole SDP body (RFC 8866 §5). ``times`` holds the ``t=`` values."""
 
     version: int
@@ -310,24 +317,6 @@ class SessionDescription:
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
-
-    def attribute(self, name: str) -> str | None:
-        """First value of session-level attribute ``name`` ("" for a flag), or None."""
-        values = _values(self.attributes, name)
-        return values[0] if values else None
-
-    def attribute_values(self, name: str) -> list[str]:
-        """Every value of session-level attribute ``name`` in order."""
-        return _values(self.attributes, name)
-
-    def has_attribute(self, name: str) -> bool:
-        """Whether session-level attribute ``name`` is present."""
-        return bool(_values(self.attributes, name))
-
-    @property
-    def direction(self) -> str | None:
-        """The session-level direction attribute, or None."""
-        return _direction(self.attributes)
 
     def effective_direction(self, media: MediaDescription) -> str:
         """Media-level direction, else session-level, else sendrecv (RFC 8866 §6.7)."""

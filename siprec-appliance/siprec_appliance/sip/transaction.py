@@ -59,6 +59,8 @@ def server_key(request: Request) -> tuple[str, ...]:
 class ServerTransaction:
     """Common state of both kinds of server transaction."""
 
+    initial_state = TxState.PROCEEDING  # §17.2.1: an INVITE transaction starts Proceeding
+
     def __init__(
         self,
         request: Request,
@@ -73,7 +75,7 @@ class ServerTransaction:
         self.request = request
         self.key = server_key(request)
         self.reliable = reliable
-        self.state = TxState.PROCEEDING
+        self.state = self.initial_state
         self.last_response: Response | None = None
         self._timers = timers
         self._values = values
@@ -211,27 +213,7 @@ class InviteServerTransaction(ServerTransaction):
 class NonInviteServerTransaction(ServerTransaction):
     """RFC 3261 §17.2.2."""
 
-    def __init__(
-        self,
-        request: Request,
-        *,
-        reliable: bool,
-        timers: TimerQueue,
-        values: TimerValues,
-        send: SendFn,
-        on_terminated: Callable[[ServerTransaction], None],
-        on_linger: LingerFn | None = None,
-    ) -> None:
-        super().__init__(
-            request,
-            reliable=reliable,
-            timers=timers,
-            values=values,
-            send=send,
-            on_terminated=on_terminated,
-            on_linger=on_linger,
-        )
-        self.state = TxState.TRYING
+    initial_state = TxState.TRYING
 
     def respond(self, response: Response, now: float) -> None:
         if self.state in (TxState.COMPLETED, TxState.TERMINATED):
