@@ -145,6 +145,7 @@ def test_inconsistent_metadata_triggers_one_snapshot_request() -> None:
     requests = [m for m in out if isinstance(m, Request)]
     assert [r.method for r in requests] == ["UPDATE"]
     assert requests[0].content_type == "application/rs-metadata-request"
+    assert requests[0].headers.get("Content-Disposition") == "recording-session"
     assert b"requestsnapshot" in requests[0].body
     assert requests[0].to_tag == "srctag"  # in the dialog: To is the SRC
     # A second inconsistent update within the interval asks again only after 30 s.

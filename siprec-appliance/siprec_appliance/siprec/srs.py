@@ -497,7 +497,7 @@ class SrsCore(UserAgentCore):
             session,
             "UPDATE",
             now,
-            extra=[],
+            extra=[("Content-Disposition", "recording-session")],  # RFC 7866 §9.3
             body=snapshot_request_body(problems[0]),
             content_type=METADATA_REQUEST_TYPE,
         )
