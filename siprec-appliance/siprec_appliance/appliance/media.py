@@ -2,9 +2,11 @@
 
 ``BoundPortAllocator`` implements the core's ``PortAllocator``: a port only goes
 into an SDP answer once its sockets are bound, and a port another program holds
-is skipped and retried later. Each socket counts what it receives; the server
-reports activity to the core once a second so that a call whose RTP flows is
-never torn down for SIP silence. (Capture and decoding come with the media work.)
+is skipped and retried later. Each socket gets a
+:class:`~siprec_appliance.appliance.receiver.StreamReceiver`, which collects and
+counts its datagrams; the server attaches recorders to them when the session is
+answered, and reports activity to the core once a second so that a call whose
+RTP flows is never torn down for SIP silence.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import logging
 import resource
 import socket
 from dataclasses import dataclass, field
-from typing import cast
 
+from siprec_appliance.appliance.receiver import StreamReceiver
 from siprec_appliance.siprec.ports import PortPool
 
 log = logging.getLogger("siprec.media")
@@ -34,32 +36,13 @@ def socket_budget(reserve: int = FD_RESERVE) -> int:
     return max(0, soft - reserve)
 
 
-class PacketCounter(asyncio.DatagramProtocol):
-    """Counts datagrams on one port; the hot path does nothing else yet."""
-
-    __slots__ = ("bytes", "packets", "transport")
-
-    def __init__(self) -> None:
-        self.packets = 0
-        self.bytes = 0
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # CPython's selector datagram transport does not subclass DatagramTransport.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.packets += 1
-        self.bytes += len(data)
-
-
 @dataclass(slots=True)
 class PortBinding:
     """The sockets of one RTP/RTCP pair and who owns them."""
 
     owner: str
-    rtp: PacketCounter
-    rtcp: PacketCounter | None
+    rtp: StreamReceiver
+    rtcp: StreamReceiver | None
     sockets: list[socket.socket] = field(default_factory=list)
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
@@ -130,15 +113,22 @@ class BoundPortAllocator:
     def release(self, port: int, now: float) -> None:
         binding = self.bindings.pop(port, None)
         if binding is not None:
-            for counter in (binding.rtp, binding.rtcp):
-                if counter is not None and counter.transport is not None:
-                    counter.transport.close()
+            for receiver in (binding.rtp, binding.rtcp):
+                if receiver is not None and receiver.transport is not None:
+                    receiver.transport.close()
             for task in binding.tasks:
                 task.cancel()
             for sock in binding.sockets:
                 sock.close()
             self.sockets -= len(binding.sockets)
         self._pool.release(port, now)
+
+    def receivers(self, port: int) -> list[StreamReceiver]:
+        """The receivers of an RTP port: RTP first, then RTCP if it has its own port."""
+        binding = self.bindings.get(port)
+        if binding is None:
+            return []
+        return [binding.rtp] if binding.rtcp is None else [binding.rtp, binding.rtcp]
 
     def packets(self, port: int) -> int:
         binding = self.bindings.get(port)
@@ -163,14 +153,15 @@ class BoundPortAllocator:
         return sock
 
     def _attach(self, owner: str, sockets: list[socket.socket]) -> PortBinding:
-        counters = [PacketCounter() for _ in sockets]
-        binding = PortBinding(owner, counters[0], counters[1] if len(counters) > 1 else None)
+        port = sockets[0].getsockname()[1]
+        receivers = [StreamReceiver(port, rtcp=n > 0) for n in range(len(sockets))]
+        binding = PortBinding(owner, receivers[0], receivers[1] if len(receivers) > 1 else None)
         binding.sockets = sockets
-        for sock, counter in zip(sockets, counters, strict=True):
-            binding.tasks.append(self._loop.create_task(self._endpoint(sock, counter)))
+        for sock, receiver in zip(sockets, receivers, strict=True):
+            binding.tasks.append(self._loop.create_task(self._endpoint(sock, receiver)))
         return binding
 
-    async def _endpoint(self, sock: socket.socket, counter: PacketCounter) -> object:
+    async def _endpoint(self, sock: socket.socket, receiver: StreamReceiver) -> object:
         """Register a bound socket with the loop; packets wait in the kernel meanwhile."""
-        await self._loop.create_datagram_endpoint(lambda: counter, sock=sock)
-        return counter
+        await self._loop.create_datagram_endpoint(lambda: receiver, sock=sock)
+        return receiver

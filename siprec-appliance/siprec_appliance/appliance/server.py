@@ -14,6 +14,13 @@ from pathlib import Path
 from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
 from siprec_appliance.appliance.media import BoundPortAllocator
+from siprec_appliance.appliance.receiver import PROCESS_SECONDS
+from siprec_appliance.appliance.recording import (
+    SYNC_SECONDS,
+    SessionRecording,
+    recover_unfinished,
+    session_directory,
+)
 from siprec_appliance.appliance.transport import (
     SourceFilter,
     Transports,
@@ -26,7 +33,13 @@ from siprec_appliance.sip.dialog import build_response, response_target
 from siprec_appliance.sip.message import Request, can_answer, parse_message
 from siprec_appliance.sip.transaction import TimerValues
 from siprec_appliance.sip.transport import Outgoing, Peer
-from siprec_appliance.siprec.events import Event, SessionEnded, SessionOffered
+from siprec_appliance.siprec.events import (
+    Event,
+    SessionAnswered,
+    SessionEnded,
+    SessionOffered,
+    StreamsChanged,
+)
 from siprec_appliance.siprec.model import SessionSnapshot
 from siprec_appliance.siprec.ports import PortPool
 from siprec_appliance.siprec.settings import SrsSettings
@@ -67,6 +80,9 @@ class Appliance:
         self._sources = SourceFilter(config.sip.allowed_sources)
         self._activity: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.recordings: dict[str, SessionRecording] = {}
+        self._closing: set[asyncio.Future[None]] = set()  # files being finalised
+        self._fsync: asyncio.Future[None] | None = None
         self.core: SrsCore
         self.allocator: BoundPortAllocator
         self.transports: Transports
@@ -79,6 +95,9 @@ class Appliance:
         config = self.config
         data_dir = config.storage.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        recovered = recover_unfinished(data_dir)
+        if recovered:
+            log.warning("recovered %d unfinished recordings after a crash", len(recovered))
         pool = PortPool(
             config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
         )
@@ -100,6 +119,7 @@ class Appliance:
         app = create_app(self, token=token, version=__version__, name=f"siprec_api_{id(self)}")
         self.api = await start_api(app, config.http.host, config.http.port)
         self._tasks.append(loop.create_task(self._media_sweep()))
+        self._tasks.append(loop.create_task(self._media_tick()))
 
     def _make_transports(self) -> Transports:
         sip = self.config.sip
@@ -141,6 +161,10 @@ class Appliance:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
+        for session_id in list(self.recordings):
+            self._finish_recording(session_id, "appliance stopped")
+        if self._closing:
+            await asyncio.wait(self._closing)
         for task in self._tasks:
             task.cancel()
         if self._timer is not None:
@@ -175,8 +199,13 @@ class Appliance:
         if isinstance(event, SessionOffered):
             # Issue 2 records every acceptable session; the policy engine decides later.
             self.core.accept(event.session_id, self._now())
+        elif isinstance(event, SessionAnswered):
+            self._start_recording(event.session_id)
+        elif isinstance(event, StreamsChanged):
+            self._streams_changed(event)
         elif isinstance(event, SessionEnded):
             self._activity.pop(event.session_id, None)
+            self._finish_recording(event.session_id, event.reason)
 
     def _rearm(self) -> None:
         deadline = self.core.get_timer()
@@ -207,6 +236,79 @@ class Appliance:
                     self._activity[session.id] = total
                     self.core.note_media_activity(session.id, now, counts)
             self._pump()
+
+    # ------------------------------------------------------------ recording
+    def _start_recording(self, session_id: str) -> None:
+        session = self.core.sessions.get(session_id)
+        if session is None or session_id in self.recordings:
+            return
+        directory = session_directory(
+            self.config.storage.data_dir, session_id, session.created_at + self._offset()
+        )
+        recording = SessionRecording(session_id, directory)
+        try:
+            recording.update(session.streams, self.allocator.receivers)
+            recording.write_document(self._session_document(recording, "recording"))
+        except OSError as exc:
+            log.error("session %s: cannot create recording files: %s", session_id, exc)
+        self.recordings[session_id] = recording
+
+    def _streams_changed(self, event: StreamsChanged) -> None:
+        recording = self.recordings.get(event.session_id)
+        session = self.core.sessions.get(event.session_id)
+        if recording is None or session is None:
+            return
+        try:
+            recording.update(session.streams, self.allocator.receivers, renegotiated=True)
+        except OSError as exc:
+            log.error("session %s: cannot create recording files: %s", event.session_id, exc)
+        recording.note_pauses(event.paused, event.resumed, time.time())
+
+    def _finish_recording(self, session_id: str, reason: str) -> None:
+        """Drain and flush on the loop; finalise files and session.json in a thread."""
+        recording = self.recordings.pop(session_id, None)
+        if recording is None or self._loop is None:
+            return
+        recording.finish(time.time())
+        document = self._session_document(recording, "completed")
+        document["end_reason"] = reason
+        future = self._loop.run_in_executor(None, recording.close, document)
+        self._closing.add(future)
+        future.add_done_callback(self._closed)
+
+    def _closed(self, future: asyncio.Future[None]) -> None:
+        self._closing.discard(future)
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("cannot finish a recording: %s", exc)
+
+    def _session_document(self, recording: SessionRecording, state: str) -> dict[str, object]:
+        snapshot = self.core.snapshot(recording.session_id, self._offset())
+        return recording.document(snapshot.to_dict() if snapshot else None, state)
+
+    async def _media_tick(self) -> None:
+        """Feed every socket's batch to its recorder; sync the files twice a second."""
+        assert self._loop is not None
+        last_sync = time.time()
+        while True:
+            await asyncio.sleep(PROCESS_SECONDS)
+            now = time.time()
+            for binding in list(self.allocator.bindings.values()):
+                binding.rtp.process(now)
+                if binding.rtcp is not None:
+                    binding.rtcp.process(now)
+            if now - last_sync >= SYNC_SECONDS:
+                last_sync = now
+                self._sync_files()
+
+    def _sync_files(self) -> None:
+        recordings = list(self.recordings.values())
+        for recording in recordings:
+            try:
+                recording.sync()
+            except OSError as exc:
+                log.error("session %s: cannot write: %s", recording.session_id, exc)
+        if self._loop is not None and (self._fsync is None or self._fsync.done()):
+            self._fsync = self._loop.run_in_executor(None, _fsync_all, recordings)
 
     def _refuse_source(self, data: bytes, peer: Peer, datagram: bool) -> None:
         """403 for requests from outside ``sip.allowed_sources``; anything else is dropped."""
@@ -251,3 +353,8 @@ class Appliance:
         done = self.core.terminate(session_id, self._now(), "terminated by the operator (API)")
         self._pump()
         return done
+
+
+def _fsync_all(recordings: list[SessionRecording]) -> None:
+    for recording in recordings:
+        recording.fsync()

@@ -1,0 +1,369 @@
+"""RTP reception: a socket's datagrams in, placed and decoded audio out.
+
+Two halves, so that the per-packet path stays as short as Python allows:
+
+* :class:`StreamReceiver` is the ``asyncio.DatagramProtocol`` of one socket (an RTP
+  port, or its RTCP port). ``datagram_received`` only appends ``(data, addr,
+  arrival)`` to a list.
+* :class:`StreamRecorder` is one recorded stream (one ``m=`` line). The server
+  calls :meth:`StreamReceiver.process` every ``PROCESS_SECONDS`` for every
+  receiver; the batch goes to the receiver's recorder, which runs the recipe of
+  :mod:`siprec_appliance.rtp`: parse, latch the source, lock the SSRC,
+  ``JitterBuffer.push`` -> ``StreamTimeline.push_all``, then decode G.711 in one
+  batch and write it at the timeline's sample offsets into an :class:`AudioSink`.
+  A recorder outlives its ports: a re-INVITE may move the stream to a new port,
+  and the same recorder (and file) continues there.
+
+Arrival times are Unix time (``time.time()``) so that RTCP sender reports and
+arrivals are on one scale (see :mod:`siprec_appliance.rtp.timeline`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from siprec_appliance.rtp import (
+    CODEC_IMPAIRMENTS,
+    G711_TABLES,
+    DtmfAggregator,
+    DtmfEvent,
+    JitterBuffer,
+    Released,
+    RtpError,
+    RtpPacket,
+    Segment,
+    SenderReport,
+    StreamStats,
+    StreamTimeline,
+    decode_batch,
+    is_rtcp,
+    mos_from_r,
+    parse_compound,
+    r_factor,
+)
+from siprec_appliance.sdp.answer import StreamPlan
+
+log = logging.getLogger("siprec.media")
+
+PROCESS_SECONDS = 0.02
+G711_RATE = 8000
+JITTER_PACKETS = 32  # packets held behind a hole before it is declared lost
+JITTER_DELAY = 0.3  # seconds a hole may wait for a late packet
+SSRC_SILENCE = 1.0  # the locked SSRC must be silent this long before another is taken
+SSRC_PROBATION = 5  # packets a new SSRC must send before it is taken
+
+Address = tuple[Any, ...]
+Arrival = tuple[bytes, Address, float]
+
+
+class AudioSink(Protocol):
+    """Where a recorder writes 16-bit samples by frame offset (a ``WavWriter``)."""
+
+    def write_at(self, offset: int, samples: npt.NDArray[np.int16]) -> None: ...
+
+    def pad_to(self, offset: int) -> None: ...
+
+
+class StreamReceiver(asyncio.DatagramProtocol):
+    """One socket: collects datagrams for :meth:`process`, counts them."""
+
+    def __init__(self, port: int, *, rtcp: bool = False) -> None:
+        self.port = port
+        self.rtcp = rtcp  # the RTCP port of a pair: everything here is RTCP
+        self.batch: list[Arrival] = []
+        self.recorder: StreamRecorder | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.unclaimed = 0  # datagrams no recorder took (before the session was answered)
+        self._taken = 0
+
+    @property
+    def packets(self) -> int:
+        """Datagrams received so far (the session timer's keepalive uses this)."""
+        return self._taken + len(self.batch)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # CPython's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.batch.append((data, addr, time.time()))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP port %d: %s", self.port, exc)
+
+    def take(self) -> list[Arrival]:
+        """The datagrams received since the last call."""
+        batch = self.batch
+        if batch:
+            self.batch = []
+            self._taken += len(batch)
+        return batch
+
+    def process(self, now: float) -> None:
+        """Hand the batch to the recorder (and let its jitter buffer time out holes)."""
+        batch = self.take()
+        recorder = self.recorder
+        if recorder is None:
+            self.unclaimed += len(batch)
+        elif self.rtcp:
+            recorder.receive_rtcp(batch)
+        else:
+            recorder.process(batch, now)
+
+
+class StreamRecorder:
+    """One recorded stream: source and SSRC policy, jitter buffer, timeline, decoding."""
+
+    def __init__(self, plan: StreamPlan, sink: AudioSink | None, *, session_id: str = "") -> None:
+        self.index = plan.index
+        self.label = plan.label
+        self.session_id = session_id
+        self.sink = sink
+        self.stats = StreamStats(G711_RATE)
+        self.jitter = JitterBuffer(JITTER_PACKETS, JITTER_DELAY, stats=self.stats)
+        self.dtmf = DtmfAggregator()
+        self.dtmf_events: list[dict[str, Any]] = []
+        self.counters = dict.fromkeys(
+            (
+                "malformed",
+                "foreign_source",
+                "foreign_ssrc",
+                "rtcp",
+                "not_decoded",
+                "unknown_payload_type",
+            ),
+            0,
+        )
+        self.source: Address | None = None
+        self.pauses: list[dict[str, Any]] = []
+        self._ssrc: int | None = None
+        self._ssrc_seen = 0.0
+        self._candidate: list[tuple[RtpPacket, float]] = []
+        self._warned: set[str] = set()
+        self.tables: dict[int, npt.NDArray[np.int16]] = {}
+        self.encodings: dict[int, str] = {}
+        self.set_plan(plan)
+        self.timeline = StreamTimeline(
+            G711_RATE, event_types=self._event_types, packet_duration=self._duration
+        )
+
+    # ------------------------------------------------------------ negotiation
+    def set_plan(self, plan: StreamPlan) -> None:
+        """The payload types of the answered SDP (RFC 4566 rtpmap) -> decoders."""
+        self.encodings = {
+            pt: codec.split("/", 1)[0].lower()
+            for pt, codec in zip(plan.payload_types, plan.codecs, strict=False)
+        }
+        self.tables = {
+            pt: G711_TABLES[name] for pt, name in self.encodings.items() if name in G711_TABLES
+        }
+        self._event_types = frozenset(
+            pt for pt, name in self.encodings.items() if name == "telephone-event"
+        )
+
+    def renegotiated(self, plan: StreamPlan) -> None:
+        """A re-INVITE or UPDATE: new codec map, and a new source or SSRC may start."""
+        self.set_plan(plan)
+        self.source = None
+        self._ssrc = None
+        self._candidate = []
+
+    def note_pause(self, paused: bool, at: float) -> None:
+        """Pause/resume (RFC 7866 §7.1.1): the timeline leaves silence for the gap."""
+        self.pauses.append({"paused" if paused else "resumed": at})
+
+    # ---------------------------------------------------------------- packets
+    def process(self, batch: Iterable[Arrival], now: float) -> None:
+        """Everything one socket received since the last call, then jitter timeouts."""
+        released: list[tuple[Released, float]] = []
+        for data, addr, arrival in batch:
+            if is_rtcp(data):  # RFC 5761 §4: RTCP multiplexed on the RTP port
+                self._rtcp(data, addr)
+                continue
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpError:
+                self.counters["malformed"] += 1
+                continue
+            if self.source is None:
+                self.source = addr  # latch on the first valid packet
+            elif addr != self.source:
+                self.counters["foreign_source"] += 1
+                continue
+            for accepted, at in self._admit(packet, arrival):
+                released.extend((item, at) for item in self.jitter.push(accepted, at))
+        released.extend((item, now) for item in self.jitter.poll(now))
+        if released:
+            self._place(released)
+
+    def receive_rtcp(self, batch: Iterable[Arrival]) -> None:
+        for data, addr, _ in batch:
+            self._rtcp(data, addr)
+
+    def finish(self) -> None:
+        """End of the session: release what the jitter buffer holds, close DTMF."""
+        self._place([(item, time.time()) for item in self.jitter.flush()])
+        for event in self.dtmf.flush():
+            self._record_dtmf(event)
+
+    def _admit(self, packet: RtpPacket, arrival: float) -> list[tuple[RtpPacket, float]]:
+        """SSRC lock: another SSRC only after the locked one fell silent (see module)."""
+        if packet.ssrc == self._ssrc or self._ssrc is None:
+            self._ssrc = packet.ssrc
+            self._ssrc_seen = arrival
+            self._candidate = []
+            return [(packet, arrival)]
+        if arrival - self._ssrc_seen <= SSRC_SILENCE:
+            self.counters["foreign_ssrc"] += 1
+            return []
+        if self._candidate and self._candidate[0][0].ssrc != packet.ssrc:
+            self.counters["foreign_ssrc"] += len(self._candidate)
+            self._candidate = []
+        self._candidate.append((packet, arrival))
+        if len(self._candidate) < SSRC_PROBATION:
+            return []
+        log.info(
+            "session %s stream %d: SSRC %08x replaces %08x",
+            self.session_id,
+            self.index,
+            packet.ssrc,
+            self._ssrc,
+        )
+        taken, self._candidate = self._candidate, []
+        self._ssrc = packet.ssrc
+        self._ssrc_seen = arrival
+        return taken
+
+    def _rtcp(self, data: bytes, addr: Address) -> None:
+        if self.source is not None and addr[0] != self.source[0]:
+            self.counters["foreign_source"] += 1
+            return
+        try:
+            packets = parse_compound(data)
+        except RtpError:
+            self.counters["malformed"] += 1
+            return
+        self.counters["rtcp"] += 1
+        for packet in packets:
+            if isinstance(packet, SenderReport) and packet.ssrc == self._ssrc:
+                self.timeline.on_sender_report(packet)
+
+    # ------------------------------------------------------ placing, decoding
+    def _duration(self, packet: RtpPacket) -> int:
+        if packet.payload_type in self.tables:
+            return len(packet.payload)  # G.711: one sample per byte
+        return round(G711_RATE * 0.02)
+
+    def _place(self, released: list[tuple[Released, float]]) -> None:
+        segments: list[Segment] = []
+        for item, at in released:
+            if isinstance(item, RtpPacket) and item.payload_type in self._event_types:
+                self._telephone_event(item)
+            segments.extend(self.timeline.push(item, at))
+        if self.sink is not None:
+            self._write(segments, self.sink)
+
+    def _write(self, segments: list[Segment], sink: AudioSink) -> None:
+        audio: dict[int, list[Segment]] = {}
+        for segment in segments:
+            packet = segment.packet
+            if segment.kind == "audio" and packet is not None:
+                if packet.payload_type in self.tables:
+                    audio.setdefault(packet.payload_type, []).append(segment)
+                else:
+                    self._not_decoded(packet.payload_type)
+            else:
+                sink.pad_to(segment.sample_offset + segment.duration)
+        for payload_type, placed in audio.items():
+            # One lookup per batch; then each packet's samples go to its offset.
+            payloads = [s.packet.payload for s in placed if s.packet is not None]
+            samples, offsets = decode_batch(self.tables[payload_type], payloads)
+            for n, segment in enumerate(placed):
+                sink.write_at(segment.sample_offset, samples[offsets[n] : offsets[n + 1]])
+
+    def _not_decoded(self, payload_type: int) -> None:
+        self.counters["not_decoded"] += 1
+        name = self.encodings.get(payload_type)
+        if name is None:
+            self.counters["unknown_payload_type"] += 1
+            name = f"payload type {payload_type}"
+        if name not in self._warned:
+            self._warned.add(name)
+            log.warning(
+                "session %s stream %d: codec %s not decoded yet",
+                self.session_id,
+                self.index,
+                name,
+            )
+
+    def _telephone_event(self, packet: RtpPacket) -> None:
+        try:
+            events = self.dtmf.push(packet)
+        except RtpError:
+            self.counters["malformed"] += 1
+            return
+        for event in events:
+            self._record_dtmf(event)
+
+    def _record_dtmf(self, event: DtmfEvent) -> None:
+        offset = (
+            self.timeline.offset_of(event.start_timestamp)
+            if self.timeline.ssrc is not None
+            else None
+        )
+        self.dtmf_events.append(
+            {
+                "key": event.name,
+                "event": event.event,
+                "at": None if offset is None else round(offset / G711_RATE, 3),
+                "duration_ms": round(event.duration * 1000 / G711_RATE),
+                "end": event.end,
+                "volume": event.volume,
+                "ssrc": event.ssrc,
+            }
+        )
+
+    # ------------------------------------------------------------------ report
+    def report(self) -> dict[str, Any]:
+        """Stats for ``session.json``.
+
+        ``lost`` counts sequence numbers never received: the RFC 3550 §A.3 cumulative
+        loss without duplicates offsetting it. ``loss_percent`` is lost plus late
+        (given up on, then arrived) over expected: what is missing from the file.
+        ``mos`` is the simplified E-model of :func:`~siprec_appliance.rtp.r_factor`.
+        """
+        stats = self.stats
+        lost = max(0, stats.lost + stats.duplicated)
+        loss = 100.0 * (lost + stats.late) / stats.expected if stats.expected > 0 else 0.0
+        codec = next((n for n in self.encodings.values() if n in CODEC_IMPAIRMENTS), None)
+        mos = None
+        if codec is not None and stats.received:
+            mos = round(mos_from_r(r_factor(codec, loss, 2.0 * stats.jitter_ms)), 2)
+        return {
+            "index": self.index,
+            "label": self.label,
+            "codecs": sorted(set(self.encodings.values())),
+            "source": None if self.source is None else f"{self.source[0]}:{self.source[1]}",
+            "ssrc": stats.ssrc,
+            "received": stats.received,
+            "expected": stats.expected,
+            "lost": lost,
+            "duplicated": stats.duplicated,
+            "reordered": stats.reordered,
+            "late": stats.late,
+            "ssrc_changes": stats.ssrc_changes,
+            "jitter_ms": round(stats.jitter_ms, 2),
+            "loss_percent": round(loss, 2),
+            "mos": mos,
+            "sub_timelines": self.timeline.sub_timelines,
+            **self.counters,
+            "pauses": self.pauses,
+            "dtmf": self.dtmf_events,
+        }

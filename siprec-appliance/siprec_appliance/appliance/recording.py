@@ -1,0 +1,391 @@
+"""Crash-safe WAV files and the per-session recording directory.
+
+Layout, one directory per recording session::
+
+    {data_dir}/recordings/{YYYY-MM-DD}/{session_id}/
+        stream-{index}-{label}.wav            16-bit PCM, one file per m= line
+        stream-{index}-{label}.wav.recording  marker: the WAV is still being written
+        session.json                          session snapshot, stream stats, DTMF
+
+Crash safety: :class:`WavWriter` writes the RIFF header at once, with the
+"unknown length" placeholder sizes (0xFFFFFFFF, as FFmpeg writes to a pipe),
+keeps new samples in memory and, at every :meth:`WavWriter.sync` (the server calls
+it every ``SYNC_SECONDS``), appends them and rewrites the RIFF and data sizes, so
+the file on disk is a valid WAV after each sync and a crash loses at most one sync
+interval. The sidecar marker exists from before the WAV is created until after it
+is closed. At start-up :func:`recover_unfinished` fixes the header of every WAV
+whose marker is still there (sizes from the file length, cut to whole frames),
+removes the marker and notes the recovery in the directory's ``session.json``
+(key ``recovered``; ``state`` becomes ``interrupted``).
+
+This module does file I/O only in small, buffered pieces; ``os.fsync`` is meant to
+run in an executor (see :meth:`WavWriter.fsync`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import struct
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from siprec_appliance.appliance.receiver import G711_RATE, StreamReceiver, StreamRecorder
+from siprec_appliance.errors import LocalProtocolError
+from siprec_appliance.rtp import G711_TABLES
+from siprec_appliance.siprec.session import StreamState
+
+log = logging.getLogger("siprec.recording")
+
+MARKER_SUFFIX = ".recording"
+SESSION_FILE = "session.json"
+SYNC_SECONDS = 0.5  # crash loses at most this much audio (plus one processing tick)
+_UNKNOWN = 0xFFFFFFFF  # RIFF/data size placeholder: "until the end of the file"
+_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
+HEADER_SIZE = _HEADER.size  # 44: RIFF, fmt (16 bytes, PCM), data chunk header
+_RIFF_SIZE_AT = 4
+_DATA_SIZE_AT = 40
+_MAX_DATA = 0xFFFFFFFF - (HEADER_SIZE - 8)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _header(sample_rate: int, channels: int, data_size: int | None) -> bytes:
+    block_align = 2 * channels
+    riff = _UNKNOWN if data_size is None else data_size + HEADER_SIZE - 8
+    data = _UNKNOWN if data_size is None else data_size
+    pcm = 1  # WAVE_FORMAT_PCM
+    return _HEADER.pack(
+        b"RIFF",
+        riff,
+        b"WAVE",
+        b"fmt ",
+        16,
+        pcm,
+        channels,
+        sample_rate,
+        sample_rate * block_align,
+        block_align,
+        16,
+        b"data",
+        data,
+    )
+
+
+class WavWriter:
+    """A mono or interleaved 16-bit PCM WAV file written by sample offset.
+
+    :meth:`write_at` places frames at a frame offset: a gap before it is filled with
+    silence, and frames before what is already written are dropped (the file never
+    goes backwards). Samples wait in memory until :meth:`sync`.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, channels: int = 1) -> None:
+        if sample_rate <= 0 or channels <= 0:
+            raise LocalProtocolError("sample_rate and channels must be positive")
+        self.path = path
+        self.marker = path.with_name(path.name + MARKER_SUFFIX)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.frames = 0  # frames written or waiting in memory
+        self.dropped_frames = 0  # frames that would have gone backwards
+        self._synced_frames = 0
+        self._pending: list[bytes] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        marker = {"sample_rate": sample_rate, "channels": channels, "started_at": time.time()}
+        self.marker.write_text(json.dumps(marker))  # before the WAV: never a WAV without it
+        self._file = path.open("wb")
+        self._file.write(_header(sample_rate, channels, None))
+        self._file.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    def write_at(self, offset: int, samples: npt.NDArray[np.int16]) -> None:
+        """Place ``samples`` (interleaved int16) at frame ``offset``."""
+        count = len(samples) // self.channels
+        if offset < self.frames:
+            skip = min(count, self.frames - offset)
+            self.dropped_frames += skip
+            samples = samples[skip * self.channels : count * self.channels]
+            count -= skip
+            offset = self.frames
+        if count <= 0:
+            return
+        self.pad_to(offset)
+        self._pending.append(samples[: count * self.channels].astype("<i2", copy=False).tobytes())
+        self.frames += count
+
+    def pad_to(self, offset: int) -> None:
+        """Silence up to frame ``offset`` (nothing if the file is already there)."""
+        if offset > self.frames:
+            self._pending.append(bytes(2 * self.channels * (offset - self.frames)))
+            self.frames = offset
+
+    def sync(self) -> None:
+        """Append what waits in memory and rewrite the sizes: a valid WAV from here on."""
+        if self._file.closed:
+            return
+        if self._pending:
+            self._file.write(b"".join(self._pending))
+            self._pending.clear()
+        if self._synced_frames != self.frames or self._synced_frames == 0:
+            self._write_sizes()
+            self._synced_frames = self.frames
+        self._file.flush()
+
+    def fsync(self) -> None:
+        """Push what :meth:`sync` wrote to the disk (blocking: run it in an executor)."""
+        with contextlib.suppress(OSError, ValueError):  # closed meanwhile: close() synced it
+            os.fsync(self._file.fileno())
+
+    def close(self, *, fsync: bool = True) -> None:
+        """Finalise the header, close the file, then remove the marker."""
+        if self._file.closed:
+            return
+        self._synced_frames = -1
+        self.sync()
+        if fsync:
+            os.fsync(self._file.fileno())
+        self._file.close()
+        self.marker.unlink(missing_ok=True)
+
+    def _write_sizes(self) -> None:
+        data_size = min(self.frames * 2 * self.channels, _MAX_DATA)
+        end = self._file.tell()
+        self._file.seek(_RIFF_SIZE_AT)
+        self._file.write(struct.pack("<I", data_size + HEADER_SIZE - 8))
+        self._file.seek(_DATA_SIZE_AT)
+        self._file.write(struct.pack("<I", data_size))
+        self._file.seek(end)
+
+
+# ------------------------------------------------------------------ sessions
+class SessionRecording:
+    """The stream recorders and WAV files of one recording session.
+
+    Threading: everything runs on the event loop except :meth:`fsync` and
+    :meth:`close`, which block and run in an executor; :meth:`close` only after
+    :meth:`finish`, when the loop no longer touches this session.
+    """
+
+    def __init__(self, session_id: str, directory: Path) -> None:
+        self.session_id = session_id
+        self.directory = directory
+        self.recorders: dict[int, StreamRecorder] = {}
+        self.writers: dict[int, WavWriter] = {}
+        self.receivers: list[StreamReceiver] = []
+        self._ports: dict[int, int] = {}
+
+    def update(
+        self,
+        streams: Sequence[StreamState],
+        receivers: Callable[[int], list[StreamReceiver]],
+        *,
+        renegotiated: bool = False,
+    ) -> None:
+        """Create recorders for new streams and attach them to their ports' receivers."""
+        for stream in streams:
+            plan = stream.plan
+            recorder = self.recorders.get(plan.index)
+            if recorder is None:
+                if stream.port is None:
+                    continue  # refused m= line: nothing to record
+                recorder = self.recorders[plan.index] = self._new_recorder(stream)
+            elif renegotiated:
+                recorder.renegotiated(plan)
+            if stream.port is not None and self._ports.get(plan.index) != stream.port:
+                self._ports[plan.index] = stream.port
+                for receiver in receivers(stream.port):
+                    receiver.recorder = recorder
+                    self.receivers.append(receiver)
+
+    def _new_recorder(self, stream: StreamState) -> StreamRecorder:
+        plan = stream.plan
+        names = {codec.split("/", 1)[0].lower() for codec in plan.codecs}
+        writer = None
+        if names & G711_TABLES.keys():
+            path = self.directory / stream_file_name(plan.index, plan.label)
+            writer = self.writers[plan.index] = WavWriter(path, G711_RATE)
+        else:
+            log.warning(
+                "session %s stream %d: codec %s not decoded yet; not written",
+                self.session_id,
+                plan.index,
+                "/".join(plan.codecs) or "none",
+            )
+        return StreamRecorder(plan, writer, session_id=self.session_id)
+
+    def note_pauses(self, paused: Sequence[int], resumed: Sequence[int], at: float) -> None:
+        for index in paused:
+            if index in self.recorders:
+                self.recorders[index].note_pause(True, at)
+        for index in resumed:
+            if index in self.recorders:
+                self.recorders[index].note_pause(False, at)
+
+    def process(self, now: float) -> None:
+        for receiver in self.receivers:
+            receiver.process(now)
+
+    def sync(self) -> None:
+        for writer in self.writers.values():
+            writer.sync()
+
+    def fsync(self) -> None:
+        """Blocking: run in an executor."""
+        for writer in list(self.writers.values()):
+            writer.fsync()
+
+    def finish(self, now: float) -> None:
+        """Drain sockets and jitter buffers (on the loop, before :meth:`close`)."""
+        self.process(now)
+        for receiver in self.receivers:
+            receiver.recorder = None
+        for recorder in self.recorders.values():
+            recorder.finish()
+
+    def document(self, snapshot: dict[str, Any] | None, state: str) -> dict[str, Any]:
+        """The ``session.json`` content."""
+        streams = []
+        for index, recorder in sorted(self.recorders.items()):
+            entry = recorder.report()
+            writer = self.writers.get(index)
+            entry["file"] = writer.path.name if writer is not None else None
+            entry["duration"] = round(writer.duration, 3) if writer is not None else None
+            streams.append(entry)
+        return {
+            "session_id": self.session_id,
+            "state": state,
+            "session": snapshot,
+            "streams": streams,
+        }
+
+    def write_document(self, document: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json(self.directory / SESSION_FILE, document)
+
+    def close(self, document: dict[str, Any]) -> None:
+        """Blocking: finalise every file, then write ``session.json``."""
+        for writer in self.writers.values():
+            try:
+                writer.close()
+            except OSError as exc:
+                log.error("session %s: cannot finish %s: %s", self.session_id, writer.path, exc)
+        self.write_document(document)
+
+
+# ------------------------------------------------------------------ recovery
+@dataclass(frozen=True, slots=True)
+class _Format:
+    channels: int
+    sample_rate: int
+    data_offset: int  # where the samples start
+
+
+def _read_format(path: Path, marker: Path) -> _Format:
+    """The WAV's format from its header, or from the marker if the header is damaged."""
+    with path.open("rb") as wav:
+        head = wav.read(HEADER_SIZE)
+    if len(head) == HEADER_SIZE and head[:4] == b"RIFF" and head[8:16] == b"WAVE" + b"fmt ":
+        fields = _HEADER.unpack(head)
+        channels, sample_rate, data_id = fields[6], fields[7], fields[11]
+        if data_id == b"data" and channels > 0 and sample_rate > 0:
+            return _Format(channels, sample_rate, HEADER_SIZE)
+    info = json.loads(marker.read_text() or "{}")
+    return _Format(int(info["channels"]), int(info["sample_rate"]), HEADER_SIZE)
+
+
+def recover_wav(path: Path) -> int:
+    """Fix the header of an unfinished WAV; return its length in frames."""
+    marker = path.with_name(path.name + MARKER_SUFFIX)
+    fmt = _read_format(path, marker)
+    block_align = 2 * fmt.channels
+    length = path.stat().st_size
+    frames = max(0, length - fmt.data_offset) // block_align
+    data_size = min(frames * block_align, _MAX_DATA)
+    with path.open("r+b") as wav:
+        wav.seek(0)
+        wav.write(_header(fmt.sample_rate, fmt.channels, data_size))
+        wav.truncate(fmt.data_offset + data_size)
+        wav.flush()
+        os.fsync(wav.fileno())
+    return data_size // block_align
+
+
+def recover_unfinished(data_dir: Path) -> list[Path]:
+    """Repair every recording a crash left unfinished (see the module docstring).
+
+    Returns the WAV files recovered. Blocking: call it at start-up, before serving.
+    """
+    recovered: list[Path] = []
+    notes: dict[Path, list[dict[str, Any]]] = {}
+    for marker in sorted((data_dir / "recordings").glob(f"*/*/*.wav{MARKER_SUFFIX}")):
+        wav = marker.with_name(marker.name.removesuffix(MARKER_SUFFIX))
+        note: dict[str, Any] = {"file": wav.name}
+        try:
+            if wav.exists():
+                frames = recover_wav(wav)
+                fmt = _read_format(wav, marker)
+                note.update(frames=frames, duration=round(frames / fmt.sample_rate, 3))
+                recovered.append(wav)
+            else:
+                note["missing"] = True
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("cannot recover %s: %s", wav, exc)
+            note["error"] = str(exc)
+        marker.unlink(missing_ok=True)
+        notes.setdefault(wav.parent, []).append(note)
+        log.warning("recovered unfinished recording %s", wav)
+    for directory, files in notes.items():
+        _note_recovery(directory, files)
+    return recovered
+
+
+def _note_recovery(directory: Path, files: list[dict[str, Any]]) -> None:
+    path = directory / SESSION_FILE
+    try:
+        document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        document = {}
+    document.setdefault("session_id", directory.name)
+    document["state"] = "interrupted"
+    document["recovered"] = {"at": time.time(), "files": files}
+    write_json(path, document)
+
+
+# ------------------------------------------------------------------ layout
+def session_directory(data_dir: Path, session_id: str, started_at: float) -> Path:
+    """``{data_dir}/recordings/{YYYY-MM-DD}/{session_id}`` (UTC date of ``started_at``)."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(started_at))
+    return data_dir / "recordings" / day / safe_name(session_id)
+
+
+def stream_file_name(index: int, label: str | None) -> str:
+    return f"stream-{index}-{safe_name(label) if label else index}.wav"
+
+
+def safe_name(text: str) -> str:
+    """A path component from remote-controlled text (SDP labels, ids)."""
+    cleaned = _SAFE_NAME.sub("_", text).strip("._")[:48]
+    return cleaned or "_"
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` atomically (a temporary file renamed over the old one)."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(temporary, path)

@@ -1,0 +1,187 @@
+"""StreamRecorder without sockets: batches in, samples at the right offsets out."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder
+from siprec_appliance.appliance.recording import SessionRecording
+from siprec_appliance.rtp import decode_pcmu
+from siprec_appliance.sdp.answer import StreamPlan
+from siprec_appliance.siprec.session import StreamState
+from support.rtp_sender import g711_stream, impair, rtp_packet
+
+SRC = ("192.0.2.1", 4000)
+
+
+def _plan(
+    codecs: tuple[str, ...] = ("PCMU/8000", "PCMA/8000", "telephone-event/8000"),
+) -> StreamPlan:
+    return StreamPlan(
+        index=0,
+        media="audio",
+        proto="RTP/AVP",
+        accepted=True,
+        refuse_reason=None,
+        label="1",
+        offered_direction="sendonly",
+        answer_direction="recvonly",
+        payload_types=(0, 8, 101)[: len(codecs)],
+        codecs=codecs,
+        rtcp_mux=False,
+        rtcp_attribute=False,
+        offered_formats=("0", "8", "101"),
+    )
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.samples = np.zeros(0, dtype=np.int16)
+
+    def write_at(self, offset: int, samples: np.ndarray) -> None:
+        self.pad_to(offset)
+        assert offset == len(self.samples), "written out of order"
+        self.samples = np.concatenate([self.samples, samples])
+
+    def pad_to(self, offset: int) -> None:
+        if offset > len(self.samples):
+            self.samples = np.concatenate(
+                [self.samples, np.zeros(offset - len(self.samples), dtype=np.int16)]
+            )
+
+
+def _feed(recorder: StreamRecorder, packets: list[bytes], start: float = 1000.0) -> float:
+    """One batch per 20 ms tick, as the server's process loop does."""
+    now = start
+    for n, data in enumerate(packets):
+        now = start + 0.02 * n
+        recorder.process([(data, SRC, now)], now)
+    return now
+
+
+def test_impaired_stream_lands_at_rtp_time() -> None:
+    stream = g711_stream(SRC, 440, 1.0, ssrc=7)
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    packets = impair(stream.packets, lose=[10], swap=[20], duplicate=[30])
+    now = _feed(recorder, packets)
+    recorder.process([], now + 1.0)  # the hole times out
+    recorder.finish()
+    assert len(sink.samples) == 8000
+    expected = decode_pcmu(b"".join(p[12:] for p in stream.packets))
+    expected[1600:1760] = 0  # the lost packet is silence
+    assert np.array_equal(sink.samples, expected)
+    report = recorder.report()
+    assert (report["received"], report["lost"], report["duplicated"]) == (50, 1, 1)
+    assert report["reordered"] == 1 and report["malformed"] == 0
+
+
+def test_foreign_source_malformed_and_rtcp_are_counted() -> None:
+    stream = g711_stream(SRC, 440, 0.2, ssrc=7)
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    batch = [(p, SRC, 1.0 + 0.02 * n) for n, p in enumerate(stream.packets)]
+    batch.insert(2, (b"\x80\x00\x01", SRC, 1.05))  # too short
+    batch.insert(3, (stream.packets[3], ("192.0.2.66", 4000), 1.06))  # another source
+    sr = struct.pack("!BBH6I", 0x80, 200, 6, 7, 0, 0, 0, 0, 0)  # RFC 3550 §6.4.1
+    batch.append((sr, SRC, 1.3))  # RTCP SR muxed on the RTP port
+    recorder.process(batch, 1.3)
+    report = recorder.report()
+    assert report["malformed"] == 1 and report["foreign_source"] == 1 and report["rtcp"] == 1
+    assert len(sink.samples) == 1600
+
+
+def test_ssrc_lock_takes_a_new_source_only_after_silence() -> None:
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    first = g711_stream(SRC, 440, 0.2, ssrc=1).packets
+    second = g711_stream(SRC, 1000, 0.2, ssrc=2, seq=5000).packets
+    mixed = [p for pair in zip(first, second, strict=True) for p in pair]
+    _feed(recorder, mixed, start=10.0)  # SSRC 2 interleaved with the locked SSRC 1
+    assert recorder.report()["foreign_ssrc"] == 10 and recorder.stats.ssrc == 1
+    _feed(recorder, second[:4], start=12.0)  # silent > 1 s, but only 4 packets so far
+    assert recorder.stats.ssrc == 1
+    _feed(recorder, second[4:], start=12.1)
+    assert recorder.stats.ssrc == 2
+    assert recorder.report()["received"] == 10 + 10
+
+
+def test_telephone_events_and_undecoded_codecs() -> None:
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    audio = g711_stream(SRC, 440, 0.1, ssrc=9).packets  # seq 1000-1004, ts 12345 + 160n
+    events = [
+        rtp_packet(bytes([5, 0x0A, 0, d]), seq=1005 + n, timestamp=13145, ssrc=9, pt=101)
+        for n, d in enumerate((160, 240))
+    ]
+    end = rtp_packet(bytes([5, 0x8A, 1, 64]), seq=1007, timestamp=13145, ssrc=9, pt=101)
+    unknown = rtp_packet(bytes(160), seq=1008, timestamp=13785, ssrc=9, pt=18)
+    _feed(recorder, [*audio, *events, end, end, unknown])
+    recorder.finish()
+    report = recorder.report()
+    assert report["dtmf"] == [
+        {
+            "key": "5",
+            "event": 5,
+            "at": 0.1,
+            "duration_ms": 40,
+            "end": True,
+            "volume": 10,
+            "ssrc": 9,
+        }
+    ]
+    assert report["not_decoded"] == 1 and report["unknown_payload_type"] == 1
+
+
+def test_receiver_hands_batches_to_its_recorder() -> None:
+    receiver = StreamReceiver(40000)
+    receiver.datagram_received(b"x", SRC)
+    assert receiver.packets == 1
+    receiver.process(1.0)  # no recorder yet: dropped, counted
+    assert receiver.unclaimed == 1 and receiver.packets == 1
+    recorder = StreamRecorder(_plan(), None)
+    receiver.recorder = recorder
+    receiver.datagram_received(b"\x80\x00", SRC)
+    receiver.process(2.0)
+    assert recorder.report()["malformed"] == 1 and receiver.packets == 2
+
+
+def test_session_recording_follows_renegotiation(tmp_path: Path) -> None:
+    receivers = {40000: [StreamReceiver(40000), StreamReceiver(40001, rtcp=True)]}
+    receivers[40010] = [StreamReceiver(40010)]
+    g722 = replace(_plan(("G722/8000",)), index=1, label=None, payload_types=(9,))
+    streams = [StreamState(_plan(), 40000, False), StreamState(g722, 40010, False)]
+    recording = SessionRecording("s1", tmp_path / "s1")
+    recording.update(streams, lambda port: receivers.get(port, []))
+    assert set(recording.writers) == {0}, "G.722 is received but not written yet"
+    assert receivers[40000][1].recorder is recording.recorders[0]
+    packets = g711_stream(SRC, 440, 0.2, ssrc=1).packets
+    for data in packets[:5]:
+        receivers[40000][0].datagram_received(data, SRC)
+    recording.process(2.0)
+    # A re-INVITE moves stream 0 to a new port: the same recorder and file go on there,
+    # and a new source address may take over.
+    receivers[40020] = [StreamReceiver(40020)]
+    streams[0] = StreamState(_plan(), 40020, True)
+    recording.update(streams, lambda port: receivers.get(port, []), renegotiated=True)
+    recording.note_pauses([0], [], 3.0)
+    assert receivers[40020][0].recorder is recording.recorders[0]
+    for data in packets[5:]:
+        receivers[40020][0].datagram_received(data, ("192.0.2.9", 5000))
+    recording.finish(3.1)
+    document = recording.document({"id": "s1"}, "completed")
+    recording.close(document)
+    first = document["streams"][0]
+    assert (first["received"], first["foreign_source"], first["duration"]) == (10, 0, 0.2)
+    assert first["pauses"] == [{"paused": 3.0}]
+    assert document["streams"][1]["file"] is None
+    assert json.loads((tmp_path / "s1" / "session.json").read_text())["state"] == "completed"
+    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == [
+        "session.json",
+        "stream-0-1.wav",
+    ]
