@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -65,13 +66,28 @@ class Argument:
 
 
 @dataclass(frozen=True, slots=True)
+class Option:
+    """An optional ``--flag VALUE`` of a command (``dest`` from the long flag)."""
+
+    flags: tuple[str, ...]
+    help: str
+    type: Callable[[str], Any] = str
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
-    """A leaf command: how to build its request and how to print the answer."""
+    """A leaf command: how to build its request and how to print the answer.
+
+    With ``download`` the answer is not JSON: its body is streamed to the file that
+    ``download`` names, and ``render`` prints ``{"path", "bytes"}``.
+    """
 
     help: str
     request: Callable[[argparse.Namespace], ApiRequest]
     render: Callable[[Any], str]
     arguments: tuple[Argument, ...] = field(default=())
+    options: tuple[Option, ...] = field(default=())
+    download: Callable[[argparse.Namespace], Path] | None = None
 
 
 def _quote(value: str) -> str:
@@ -193,6 +209,126 @@ def _render_terminated(body: Any) -> str:
     return f"session {body.get('id')}: {body.get('state')}"
 
 
+# --- recordings ---------------------------------------------------------------------
+
+_LIST_FILTERS = (
+    "call_id", "participant", "vendor", "correlation_id", "status", "since", "until",
+    "limit", "offset",
+)  # fmt: skip
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "non-negative integer"  # argparse's "invalid ... value" message
+
+
+def _recordings_query(args: argparse.Namespace) -> ApiRequest:
+    given = {name: getattr(args, name) for name in _LIST_FILTERS}
+    query = urllib.parse.urlencode({k: v for k, v in given.items() if v is not None})
+    return ApiRequest("GET", "/api/recordings" + (f"?{query}" if query else ""))
+
+
+def _who(recording: Any) -> str:
+    names = [
+        p.get("e164") or p.get("aor") or p.get("name") for p in recording.get("participants") or []
+    ]
+    return ",".join(str(n) for n in names if n) or "-"
+
+
+def _seconds(value: Any) -> str | None:
+    return None if value is None else _format_duration(float(value))
+
+
+def _render_recording_list(body: Any) -> str:
+    recordings = body.get("recordings", [])
+    if not recordings:
+        return "no recordings"
+    rows = [
+        (
+            r.get("id"),
+            r.get("status"),
+            _short_time(r.get("started_at")),
+            _seconds(r.get("duration")),
+            r.get("vendor"),
+            _who(r),
+            r.get("call_id"),
+        )
+        for r in recordings
+    ]
+    headers = ("ID", "STATUS", "STARTED", "DURATION", "VENDOR", "PARTICIPANTS", "CALL-ID")
+    table = render_table(headers, rows)
+    shown, total, offset = len(recordings), body.get("total", 0), body.get("offset", 0)
+    if shown < total:
+        table += f"\n\n{offset + 1}-{offset + shown} of {total} recordings"
+    return table
+
+
+def _render_recording(body: Any) -> str:
+    correlation = [f"{c.get('key')}={c.get('value')}" for c in body.get("correlation_ids", [])]
+    pairs = [
+        ("id", body.get("id")),
+        ("call-id", body.get("call_id")),
+        ("status", body.get("status")),
+        ("reason", body.get("reason")),
+        ("vendor", body.get("vendor")),
+        ("started", _short_time(body.get("started_at"))),
+        ("ended", _short_time(body.get("ended_at")) if body.get("ended_at") else None),
+        ("duration", _seconds(body.get("duration"))),
+        ("participants", _who(body)),
+        ("correlation", "; ".join(correlation) or None),
+        ("directory", body.get("directory")),
+    ]
+    files = body.get("files", [])
+    if not files:
+        return _render_pairs(pairs) + "\n\nno audio files"
+    stats = {s.get("index"): s for s in body.get("streams", []) if isinstance(s, dict)}
+    rows = []
+    for f in files:
+        stream = stats.get(f.get("stream_index"), {})
+        digits = "".join(str(d.get("digit", "")) for d in stream.get("dtmf") or [])
+        rows.append(
+            (
+                f.get("stream_index"),
+                f.get("label"),
+                f.get("size"),
+                f.get("duration"),
+                stream.get("received"),
+                stream.get("lost"),
+                stream.get("mos"),
+                digits or None,
+                f.get("sha256"),
+            )
+        )
+    headers = ("#", "LABEL", "BYTES", "SECONDS", "RECEIVED", "LOST", "MOS", "DTMF", "SHA256")
+    return _render_pairs(pairs) + "\n\n" + render_table(headers, rows)
+
+
+def _audio_request(args: argparse.Namespace) -> ApiRequest:
+    path = f"/api/recordings/{_quote(args.id)}/audio"
+    if args.leg is not None:
+        path += "?" + urllib.parse.urlencode({"leg": args.leg})
+    return ApiRequest("GET", path)
+
+
+def _download_target(args: argparse.Namespace) -> Path:
+    if args.output is not None:
+        return Path(args.output)
+    leg = f"-{args.leg}" if args.leg is not None else ""
+    return Path(_SAFE_FILE.sub("_", f"{args.id}{leg}").strip("._") + ".wav")
+
+
+_SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _render_download(body: Any) -> str:
+    return f"wrote {body.get('bytes')} bytes to {body.get('path')}"
+
+
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("health",): Command(
         help="show whether the appliance is up, its version and load",
@@ -216,9 +352,42 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         render=_render_terminated,
         arguments=(Argument("id", "session id"),),
     ),
+    ("recordings", "list"): Command(
+        help="search the recordings catalog, newest first",
+        request=_recordings_query,
+        render=_render_recording_list,
+        options=(
+            Option(("--call-id",), "SIP Call-ID of the recording session"),
+            Option(("--participant",), "part of a participant's AOR, number or name"),
+            Option(("--vendor",), "SRC vendor, e.g. avaya, oracle, cisco"),
+            Option(("--correlation-id",), "a UCID, Genesys UUID, ICID or other call id"),
+            Option(("--status",), "recording, complete, interrupted or failed"),
+            Option(("--since",), "started at or after (ISO 8601 or Unix seconds)"),
+            Option(("--until",), "started before (ISO 8601 or Unix seconds)"),
+            Option(("--limit",), "at most this many (default 50, at most 500)", _positive),
+            Option(("--offset",), "skip this many", _positive),
+        ),
+    ),
+    ("recordings", "get"): Command(
+        help="show one recording: files, checksums, participants, stream stats",
+        request=lambda args: ApiRequest("GET", f"/api/recordings/{_quote(args.id)}"),
+        render=_render_recording,
+        arguments=(Argument("id", "recording (session) id"),),
+    ),
+    ("recordings", "download"): Command(
+        help="save a recording's audio (WAV) to a file",
+        request=_audio_request,
+        render=_render_download,
+        arguments=(Argument("id", "recording (session) id"),),
+        options=(
+            Option(("--leg",), "stream label or index (default: the first stream)"),
+            Option(("-o", "--output"), "file to write (default: ID[-LEG].wav)"),
+        ),
+        download=_download_target,
+    ),
 }
 
-GROUP_HELP: dict[str, str] = {"sessions": "recording sessions"}
+GROUP_HELP: dict[str, str] = {"sessions": "recording sessions", "recordings": "recordings catalog"}
 
 
 # --------------------------------------------------------------------------------------
@@ -264,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
         leaf = subparsers.add_parser(words[-1], help=command.help, description=command.help)
         for argument in command.arguments:
             leaf.add_argument(argument.name, help=argument.help)
+        for option in command.options:
+            leaf.add_argument(*option.flags, help=option.help, type=option.type)
         leaf.set_defaults(command=command)
     return parser
 
@@ -310,27 +481,79 @@ def resolve_token(args: argparse.Namespace, env: Mapping[str, str]) -> str | Non
         raise CliError(f"siprecctl: cannot read token file {path}: {exc}", EXIT_USAGE) from exc
 
 
-def call_api(base_url: str, request: ApiRequest, token: str | None, timeout: float) -> Any:
-    """Send ``request``; the decoded JSON answer, or :class:`CliError` (exit 1 or 3)."""
+def _http_request(
+    base_url: str, request: ApiRequest, token: str | None, accept: str
+) -> urllib.request.Request:
     url = _check_url(base_url).rstrip("/") + request.path
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     data = None
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if request.body is not None:
         headers["Content-Type"] = "application/json"
         data = json.dumps(request.body).encode()
-    http_request = urllib.request.Request(url, data=data, headers=headers, method=request.method)
+    return urllib.request.Request(url, data=data, headers=headers, method=request.method)
+
+
+def _opener() -> urllib.request.OpenerDirector:
     # Talk to the API directly: a proxy from the environment would see the token.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def call_api(base_url: str, request: ApiRequest, token: str | None, timeout: float) -> Any:
+    """Send ``request``; the decoded JSON answer, or :class:`CliError` (exit 1 or 3)."""
+    http_request = _http_request(base_url, request, token, "application/json")
     try:
-        with opener.open(http_request, timeout=timeout) as response:
-            return _decode(response.read(), url)
+        with _opener().open(http_request, timeout=timeout) as response:
+            return _decode(response.read(), http_request.full_url)
     except urllib.error.HTTPError as exc:
         raise CliError(_api_error_message(exc), EXIT_API_ERROR) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = _reason(exc)
         raise CliError(f"siprecctl: cannot connect to {base_url}: {reason}", EXIT_CONNECT) from exc
+
+
+DOWNLOAD_CHUNK = 64 * 1024
+
+
+def download_api(
+    base_url: str, request: ApiRequest, token: str | None, timeout: float, target: Path
+) -> dict[str, Any]:
+    """Stream the answer's body to ``target`` (via ``target.part``, renamed when complete).
+
+    Exit codes as :func:`call_api`; a file that cannot be written is a usage error (2).
+    """
+    http_request = _http_request(base_url, request, token, "*/*")
+    partial = target.with_name(target.name + ".part")
+    written = 0
+    try:
+        with _opener().open(http_request, timeout=timeout) as response:
+            try:
+                sink = partial.open("wb")
+            except OSError as exc:
+                raise CliError(
+                    f"siprecctl: cannot write {target}: {_reason(exc)}", EXIT_USAGE
+                ) from exc
+            with sink:
+                while chunk := response.read(DOWNLOAD_CHUNK):
+                    try:
+                        sink.write(chunk)
+                    except OSError as exc:
+                        raise CliError(
+                            f"siprecctl: cannot write {target}: {_reason(exc)}", EXIT_USAGE
+                        ) from exc
+                    written += len(chunk)
+        os.replace(partial, target)
+    except urllib.error.HTTPError as exc:
+        raise CliError(_api_error_message(exc), EXIT_API_ERROR) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = _reason(exc)
+        raise CliError(f"siprecctl: cannot connect to {base_url}: {reason}", EXIT_CONNECT) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return {"path": str(target), "bytes": written}
 
 
 def _check_url(base_url: str) -> str:
@@ -384,7 +607,12 @@ def run(argv: Sequence[str], env: Mapping[str, str], out: TextIO) -> int:
         group: argparse.ArgumentParser = getattr(args, "group", parser)
         raise CliError(group.format_help().rstrip(), EXIT_USAGE)
     token = resolve_token(args, env)
-    body = call_api(args.url or default_url(env), command.request(args), token, args.timeout)
+    base_url = args.url or default_url(env)
+    if command.download is not None:
+        target = command.download(args)
+        body = download_api(base_url, command.request(args), token, args.timeout, target)
+    else:
+        body = call_api(base_url, command.request(args), token, args.timeout)
     print(json.dumps(body, indent=2) if args.json else command.render(body), file=out)
     return EXIT_OK
 

@@ -11,12 +11,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from siprec_appliance.appliance.api import create_app, start_api
+from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
 from siprec_appliance.cli import main
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+from support.catalog_data import participant, sha256, write_recording
 
 pytestmark = pytest.mark.integration
 
@@ -356,3 +359,139 @@ def test_help_exits_0(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> No
     code, out, _ = run(capsys, "--help")
     assert code == 0
     assert "sessions" in out and "health" in out
+
+
+# --- recordings -----------------------------------------------------------------------
+
+
+@dataclass
+class RecordingsAppliance(Appliance):
+    """:class:`Appliance` plus a real recordings catalog over hand-written recordings."""
+
+    catalog: Catalog | None = None
+
+    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
+        assert self.catalog is not None
+        return await self.catalog.search(query)
+
+    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
+        assert self.catalog is not None
+        return await self.catalog.get(recording_id)
+
+    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
+        assert self.catalog is not None
+        return await self.catalog.audio(recording_id, leg)
+
+
+@pytest.fixture
+def recordings_api(clean_env: Path) -> Iterator[tuple[ApiThread, Path]]:
+    data_dir = clean_env / "var-recordings"
+    alice = participant("sip:alice@example.com", name="Alice", e164="+14155550100")
+    write_recording(data_dir, "r1", participants=[alice], seconds=0.25, facts={"vendor": "avaya"})
+    write_recording(
+        data_dir, "r2", started_at=1_714_557_660.0, participants=[participant("sip:bob@x")]
+    )
+    catalog = asyncio.run(Catalog.open(data_dir))
+    asyncio.run(catalog.rebuild())
+    server = ApiThread(RecordingsAppliance(catalog=catalog))
+    server.start()
+    try:
+        yield server, data_dir
+    finally:
+        server.stop()
+        asyncio.run(catalog.close())
+
+
+def test_recordings_list_table(
+    recordings_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _ = recordings_api
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "recordings", "list")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "ID", "STATUS", "STARTED", "DURATION", "VENDOR", "PARTICIPANTS", "CALL-ID"
+    ]  # fmt: skip
+    assert rows[1].split() == [
+        "r1", "complete", "2024-05-01", "10:00:00Z", "0h00m00s", "avaya", "+14155550100",
+        "r1@src",
+    ]  # fmt: skip
+    assert [row.split()[0] for row in rows] == ["r2", "r1"]
+
+
+def test_recordings_list_filters_paging_and_json(
+    recordings_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _ = recordings_api
+    base = ("--url", api.url, "--token", TOKEN)
+    code, out, _ = run(capsys, *base, "--json", "recordings", "list", "--participant", "ALICE")
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)["recordings"]] == ["r1"]
+    code, out, _ = run(capsys, *base, "recordings", "list", "--limit", "1", "--offset", "1")
+    assert code == 0
+    assert out.splitlines()[1].startswith("r1 ")
+    assert out.splitlines()[-1] == "2-2 of 2 recordings"
+    code, out, _ = run(capsys, *base, "recordings", "list", "--vendor", "cisco")
+    assert (code, out) == (0, "no recordings\n")
+    code, _, err = run(capsys, *base, "recordings", "list", "--since", "last week")
+    assert code == 1
+    assert err.startswith("siprecctl: invalid parameter 'since'")
+
+
+def test_recordings_get(
+    recordings_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, data_dir = recordings_api
+    code, out, _ = run(capsys, "--url", api.url, "--token", TOKEN, "recordings", "get", "r1")
+    assert code == 0
+    assert "status:" in out and "complete" in out
+    assert "correlation:" in out and "call_id=r1@src" in out
+    first = data_dir / "recordings/2024-05-01/r1/stream-0-1.wav"
+    row = out.splitlines()[-2].split()
+    assert row == ["0", "1", str(first.stat().st_size), "0.25", "25", "0", "4.4", "5",
+                   sha256(first.read_bytes())]  # fmt: skip
+
+
+def test_recordings_download(
+    recordings_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, data_dir = recordings_api
+    base = ("--url", api.url, "--token", TOKEN, "recordings", "download")
+    code, out, _ = run(capsys, *base, "r1")
+    expected = (data_dir / "recordings/2024-05-01/r1/stream-0-1.wav").read_bytes()
+    assert (code, out) == (0, f"wrote {len(expected)} bytes to r1.wav\n")
+    assert Path("r1.wav").read_bytes() == expected
+    code, _, _ = run(capsys, *base, "r1", "--leg", "2")
+    assert code == 0
+    second = (data_dir / "recordings/2024-05-01/r1/stream-1-2.wav").read_bytes()
+    assert Path("r1-2.wav").read_bytes() == second
+    code, out, _ = run(capsys, "--json", *base, "r1", "-o", "copy.wav")
+    assert json.loads(out) == {"path": "copy.wav", "bytes": len(expected)}
+
+
+def test_recordings_download_failures(
+    recordings_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _ = recordings_api
+    base = ("--url", api.url, "--token", TOKEN, "recordings", "download")
+    code, out, err = run(capsys, *base, "nope", "-o", "nope.wav")
+    assert (code, out, err) == (1, "", "siprecctl: no recording 'nope' (HTTP 404)\n")
+    assert not list(Path().glob("nope.wav*"))
+    code, _, err = run(capsys, *base, "r1", "-o", "no/such/dir/x.wav")
+    assert code == 2
+    assert err.startswith("siprecctl: cannot write no/such/dir/x.wav")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["recordings"],
+        ["recordings", "download"],
+        ["recordings", "list", "--limit", "many"],
+        ["recordings", "list", "--offset", "-1"],
+    ],
+)
+def test_recordings_usage_errors_exit_2(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert run(capsys, *argv)[0] == 2

@@ -6,6 +6,12 @@ Routes (JSON in, JSON out)::
     GET    /api/sessions            {"sessions": [snapshot, ...]}
     GET    /api/sessions/<id>       snapshot, or 404
     DELETE /api/sessions/<id>       202 {"id", "state": "terminating"}, or 404
+    GET    /api/recordings          {"recordings": [...], "total", "limit", "offset"};
+                                    filters since, until, call_id, participant, vendor,
+                                    correlation_id, status; limit (1-500), offset
+    GET    /api/recordings/<id>     the catalog entry: files, participants, facts, streams
+    GET    /api/recordings/<id>/audio[?leg=<label or index>]
+                                    the WAV; single byte ranges (RFC 9110 §14) give 206/416
 
 Every route needs ``Authorization: Bearer <token>`` (RFC 6750) unless it is added with
 ``ctx_public=True``. Every error, including Sanic's own 404/405/400 and crashes, is
@@ -16,20 +22,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import SimpleNamespace
-from typing import Any, Protocol, TypeAlias, cast
+from typing import IO, Any, Protocol, TypeAlias, cast
 
 from sanic import HTTPResponse, Request, Sanic, json
 from sanic.config import Config as SanicConfig
-from sanic.exceptions import NotFound, SanicException, Unauthorized
+from sanic.exceptions import (
+    BadRequest,
+    NotFound,
+    RangeNotSatisfiable,
+    SanicException,
+    Unauthorized,
+)
 from sanic.handlers import ErrorHandler
 
 from siprec_appliance.appliance.auth import token_matches
+from siprec_appliance.appliance.catalog import AudioNotFoundError, QueryError, parse_query
 from siprec_appliance.appliance.control import ApplianceControl
 from siprec_appliance.siprec.model import SessionSnapshot
 
@@ -37,6 +52,7 @@ __all__ = [
     "ApiApp",
     "ApiContext",
     "ApiServer",
+    "byte_range",
     "create_app",
     "error_body",
     "snapshot_to_json",
@@ -44,6 +60,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+AUDIO_CHUNK = 64 * 1024  # bytes per read (in a thread) and per send
+_BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -154,6 +174,115 @@ async def terminate_session(request: ApiRequest, session_id: str) -> HTTPRespons
     return json({"id": session_id, "state": "terminating"}, status=202)
 
 
+# --------------------------------------------------------------------------------------
+# Recordings (the catalog)
+# --------------------------------------------------------------------------------------
+
+
+async def list_recordings(request: ApiRequest) -> HTTPResponse:
+    """Search the catalog; a bad parameter is a 400 naming it."""
+    try:
+        query = parse_query(request.get_args(keep_blank_values=True))
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from None
+    page = await request.app.ctx.control.find_recordings(query)
+    return json(page.to_json())
+
+
+async def get_recording(request: ApiRequest, recording_id: str) -> HTTPResponse:
+    """One recording with its files (size, SHA-256, duration), facts and stream stats."""
+    body = await request.app.ctx.control.get_recording(recording_id)
+    if body is None:
+        raise NotFound(f"no recording {recording_id!r}")
+    return json(body)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one range ``(first, last)`` a ``Range`` header asks for, or None for all.
+
+    RFC 9110 §14.2: an invalid header, another unit or several ranges are ignored
+    (the whole file is sent); a valid range that starts past the end raises 416.
+    """
+    if header is None:
+        return None
+    match = _BYTE_RANGE.fullmatch(header.strip())
+    if match is None or not (match[1] or match[2]):
+        return None
+    if not match[1]:  # suffix: the last N bytes (RFC 9110 §14.1.2)
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - suffix), size - 1
+    first = int(match[1])
+    if match[2] and int(match[2]) < first:  # invalid: ignored
+        return None
+    if first >= size:
+        raise _unsatisfiable(size)
+    last = int(match[2]) if match[2] else size - 1
+    return first, min(last, size - 1)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        "requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
+    )
+
+
+def _open_audio(path: str) -> tuple[IO[bytes], int]:
+    source = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    try:
+        return source, os.fstat(source.fileno()).st_size
+    except BaseException:
+        source.close()
+        raise
+
+
+async def recording_audio(request: ApiRequest, recording_id: str) -> None:
+    """Stream a recording's WAV (default the first stream's), honouring one byte range.
+
+    The file is read in a thread, a chunk at a time: never whole in memory, never
+    blocking the loop. Its path comes from the catalog, checked to be under data_dir.
+    """
+    try:
+        audio = await request.app.ctx.control.recording_audio(recording_id, request.args.get("leg"))
+    except AudioNotFoundError as exc:
+        raise NotFound(str(exc)) from None
+    loop = asyncio.get_running_loop()
+    try:
+        source, size = await loop.run_in_executor(None, _open_audio, str(audio.path))
+    except OSError:
+        raise NotFound(f"recording {recording_id!r}: audio file unavailable") from None
+    try:
+        selected = byte_range(request.headers.get("range"), size)
+        first, last = selected if selected is not None else (0, size - 1)
+        filename = _UNSAFE_FILENAME.sub("_", f"{recording_id}-{audio.path.name}")
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(last - first + 1),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        }
+        if selected is not None:
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response = await request.respond(
+            status=206 if selected is not None else 200,
+            headers=headers,
+            content_type="audio/wav",
+        )
+        if first:
+            await loop.run_in_executor(None, source.seek, first)
+        remaining = last - first + 1
+        while remaining > 0:
+            chunk = await loop.run_in_executor(None, source.read, min(AUDIO_CHUNK, remaining))
+            if not chunk:  # the file shrank meanwhile: the client sees a short body
+                break
+            await response.send(chunk)
+            remaining -= len(chunk)
+        await response.eof()
+    finally:
+        await loop.run_in_executor(None, source.close)
+
+
 def create_app(
     control: ApplianceControl, *, token: str, version: str, name: str = "siprec_api"
 ) -> ApiApp:
@@ -181,6 +310,10 @@ def create_app(
     session_uri = "/api/sessions/<session_id:str>"
     app.add_route(get_session, session_uri, methods=["GET"], unquote=True)
     app.add_route(terminate_session, session_uri, methods=["DELETE"], unquote=True)
+    app.add_route(list_recordings, "/api/recordings", methods=["GET"])
+    recording_uri = "/api/recordings/<recording_id:str>"
+    app.add_route(get_recording, recording_uri, methods=["GET"], unquote=True)
+    app.add_route(recording_audio, recording_uri + "/audio", methods=["GET"], unquote=True)
     return app
 
 

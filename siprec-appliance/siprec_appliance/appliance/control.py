@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
+from siprec_appliance.appliance.catalog import AudioFile, RecordingPage, RecordingQuery
 from siprec_appliance.siprec.model import SessionSnapshot
 
 
@@ -29,3 +30,12 @@ class ApplianceControl(Protocol):
 
     def terminate_session(self, session_id: str) -> bool:
         """Send BYE to the SRC and end the session; False if no such active session."""
+
+    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
+        """Search the recordings catalog, newest first."""
+
+    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
+        """Everything the catalog holds about one recording, or None."""
+
+    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
+        """The audio file of ``leg`` (default the first); raises ``AudioNotFoundError``."""

@@ -10,9 +10,11 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
+from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
 from siprec_appliance.appliance.media import BoundPortAllocator
 from siprec_appliance.appliance.receiver import PROCESS_SECONDS
 from siprec_appliance.appliance.recording import (
@@ -81,13 +83,14 @@ class Appliance:
         self._activity: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.recordings: dict[str, SessionRecording] = {}
-        self._closing: set[asyncio.Future[None]] = set()  # files being finalised
+        self._closing: set[asyncio.Task[None]] = set()  # files being finalised, indexed
         self._fsync: asyncio.Future[None] | None = None
         self.core: SrsCore
         self.allocator: BoundPortAllocator
         self.transports: Transports
         self.api: ApiServer | None = None
         self.token_file: Path | None = None
+        self.catalog: Catalog | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -98,6 +101,14 @@ class Appliance:
         recovered = recover_unfinished(data_dir)
         if recovered:
             log.warning("recovered %d unfinished recordings after a crash", len(recovered))
+        self.catalog = await Catalog.open(data_dir)
+        # Index in the background what the catalog lacks or has as still "recording",
+        # recordings just marked interrupted by the recovery first. The plan is made
+        # now, before any new call can start (its "recording" is not stale).
+        found = {wav.parent for wav in recovered}
+        plan = [(directory, True) for directory in sorted(found)]
+        plan += [item for item in await self.catalog.rebuild_plan() if item[0] not in found]
+        self._tasks.append(loop.create_task(self.catalog.index_all(plan)))
         pool = PortPool(
             config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
         )
@@ -174,6 +185,8 @@ class Appliance:
             self.api = None
         await self.transports.close()
         self.allocator.close_all(self._now())
+        if self.catalog is not None:
+            await self.catalog.close()
 
     # ------------------------------------------------------------- core pump
     def _now(self) -> float:
@@ -251,6 +264,8 @@ class Appliance:
             recording.write_document(self._session_document(recording, "recording"))
         except OSError as exc:
             log.error("session %s: cannot create recording files: %s", session_id, exc)
+        else:
+            self._index(directory)
         self.recordings[session_id] = recording
 
     def _streams_changed(self, event: StreamsChanged) -> None:
@@ -272,14 +287,28 @@ class Appliance:
         recording.finish(time.time())
         document = self._session_document(recording, "completed")
         document["end_reason"] = reason
-        future = self._loop.run_in_executor(None, recording.close, document)
-        self._closing.add(future)
-        future.add_done_callback(self._closed)
+        task = self._loop.create_task(self._close_recording(recording, document))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
-    def _closed(self, future: asyncio.Future[None]) -> None:
-        self._closing.discard(future)
-        if not future.cancelled() and (exc := future.exception()) is not None:
+    async def _close_recording(
+        self, recording: SessionRecording, document: dict[str, object]
+    ) -> None:
+        """Finalise the files and session.json in a thread, then index the result."""
+        assert self._loop is not None
+        try:
+            await self._loop.run_in_executor(None, recording.close, document)
+        except Exception as exc:
             log.error("cannot finish a recording: %s", exc)
+        if self.catalog is not None:
+            await self.catalog.index_logged(recording.directory)
+
+    def _index(self, directory: Path) -> None:
+        """Index a recording directory in the catalog's thread (fire and forget)."""
+        if self.catalog is not None and self._loop is not None:
+            task = self._loop.create_task(self.catalog.index_logged(directory))
+            self._closing.add(task)  # close() waits for it before closing the catalog
+            task.add_done_callback(self._closing.discard)
 
     def _session_document(self, recording: SessionRecording, state: str) -> dict[str, object]:
         snapshot = self.core.snapshot(recording.session_id, self._offset())
@@ -353,6 +382,20 @@ class Appliance:
         done = self.core.terminate(session_id, self._now(), "terminated by the operator (API)")
         self._pump()
         return done
+
+    def _open_catalog(self) -> Catalog:
+        if self.catalog is None:
+            raise RuntimeError("the catalog is not open")
+        return self.catalog
+
+    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
+        return await self._open_catalog().search(query)
+
+    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
+        return await self._open_catalog().get(recording_id)
+
+    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
+        return await self._open_catalog().audio(recording_id, leg)
 
 
 def _fsync_all(recordings: list[SessionRecording]) -> None:
