@@ -158,7 +158,8 @@ def test_session_recording_follows_renegotiation(tmp_path: Path) -> None:
     streams = [StreamState(_plan(), 40000, False), StreamState(g722, 40010, False)]
     recording = SessionRecording("s1", tmp_path / "s1")
     recording.update(streams, lambda port: receivers.get(port, []))
-    assert set(recording.writers) == {0}, "G.722 is received but not written yet"
+    assert set(recording.writers) == {0, 1}
+    assert recording.writers[1].sample_rate == 16000  # G.722: 16 kHz audio on an 8 kHz clock
     assert receivers[40000][1].recorder is recording.recorders[0]
     packets = g711_stream(SRC, 440, 0.2, ssrc=1).packets
     for data in packets[:5]:
@@ -179,9 +180,10 @@ def test_session_recording_follows_renegotiation(tmp_path: Path) -> None:
     first = document["streams"][0]
     assert (first["received"], first["foreign_source"], first["duration"]) == (10, 0, 0.2)
     assert first["pauses"] == [{"paused": 3.0}]
-    assert document["streams"][1]["file"] is None
+    assert document["streams"][1]["file"] == "stream-1-1.wav"  # G.722 stream, no packets sent
     assert json.loads((tmp_path / "s1" / "session.json").read_text())["state"] == "completed"
     assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == [
         "session.json",
         "stream-0-1.wav",
+        "stream-1-1.wav",
     ]

@@ -9,8 +9,9 @@ Two halves, so that the per-packet path stays as short as Python allows:
   calls :meth:`StreamReceiver.process` every ``PROCESS_SECONDS`` for every
   receiver; the batch goes to the receiver's recorder, which runs the recipe of
   :mod:`siprec_appliance.rtp`: parse, latch the source, lock the SSRC,
-  ``JitterBuffer.push`` -> ``StreamTimeline.push_all``, then decode G.711 in one
-  batch and write it at the timeline's sample offsets into an :class:`AudioSink`.
+  ``JitterBuffer.push`` -> ``StreamTimeline.push_all``, then decode each payload
+  type's packets in one batch (:mod:`siprec_appliance.codecs`) and write them at
+  the timeline's sample offsets into an :class:`AudioSink`.
   A recorder outlives its ports: a re-INVITE may move the stream to a new port,
   and the same recorder (and file) continues there.
 
@@ -29,9 +30,9 @@ from typing import Any, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
+from siprec_appliance.codecs import Decoder, decoder_for
 from siprec_appliance.rtp import (
     CODEC_IMPAIRMENTS,
-    G711_TABLES,
     DtmfAggregator,
     DtmfEvent,
     JitterBuffer,
@@ -42,7 +43,6 @@ from siprec_appliance.rtp import (
     SenderReport,
     StreamStats,
     StreamTimeline,
-    decode_batch,
     is_rtcp,
     mos_from_r,
     parse_compound,
@@ -53,7 +53,8 @@ from siprec_appliance.sdp.answer import StreamPlan
 log = logging.getLogger("siprec.media")
 
 PROCESS_SECONDS = 0.02
-G711_RATE = 8000
+G711_RATE = 8000  # the format of a stream with no decodable codec
+PTIME = 0.02  # assumed packet length when a payload does not say
 JITTER_PACKETS = 32  # packets held behind a hole before it is declared lost
 JITTER_DELAY = 0.3  # seconds a hole may wait for a late packet
 SSRC_SILENCE = 1.0  # the locked SSRC must be silent this long before another is taken
@@ -69,6 +70,25 @@ class AudioSink(Protocol):
     def write_at(self, offset: int, samples: npt.NDArray[np.int16]) -> None: ...
 
     def pad_to(self, offset: int) -> None: ...
+
+
+def stream_decoders(plan: StreamPlan) -> dict[int, Decoder]:
+    """A fresh decoder per decodable payload type of the plan, in answer order."""
+    fmtps = dict(plan.fmtps)
+    decoders: dict[int, Decoder] = {}
+    for pt, codec in zip(plan.payload_types, plan.codecs, strict=False):
+        decoder = decoder_for(codec, fmtps.get(pt))
+        if decoder is not None:
+            decoders[pt] = decoder
+    return decoders
+
+
+def audio_format(plan: StreamPlan) -> tuple[int, int] | None:
+    """``(sample_rate, channels)`` of the stream's recording, from its first decodable
+    codec (8 kHz G.711/G.729/AMR, 16 kHz G.722/AMR-WB, 48 kHz Opus, L16 as given);
+    None when nothing in the plan can be decoded."""
+    first = next(iter(stream_decoders(plan).values()), None)
+    return None if first is None else (first.sample_rate, first.channels)
 
 
 class StreamReceiver(asyncio.DatagramProtocol):
@@ -119,14 +139,24 @@ class StreamReceiver(asyncio.DatagramProtocol):
 
 
 class StreamRecorder:
-    """One recorded stream: source and SSRC policy, jitter buffer, timeline, decoding."""
+    """One recorded stream: source and SSRC policy, jitter buffer, timeline, decoding.
+
+    The recording's format is fixed by the first decodable codec of the first plan
+    (:func:`audio_format`): ``sample_rate``, ``channels`` and the RTP
+    ``clock_rate`` of the timeline. A payload type whose decoder has another format
+    (say G.722 next to PCMU) is received and counted as ``not_decoded``.
+    """
 
     def __init__(self, plan: StreamPlan, sink: AudioSink | None, *, session_id: str = "") -> None:
         self.index = plan.index
         self.label = plan.label
         self.session_id = session_id
         self.sink = sink
-        self.stats = StreamStats(G711_RATE)
+        first = next(iter(stream_decoders(plan).values()), None)
+        self.sample_rate = first.sample_rate if first is not None else G711_RATE
+        self.clock_rate = first.clock_rate if first is not None else G711_RATE
+        self.channels = first.channels if first is not None else 1
+        self.stats = StreamStats(self.clock_rate)
         self.jitter = JitterBuffer(JITTER_PACKETS, JITTER_DELAY, stats=self.stats)
         self.dtmf = DtmfAggregator()
         self.dtmf_events: list[dict[str, Any]] = []
@@ -138,6 +168,7 @@ class StreamRecorder:
                 "rtcp",
                 "not_decoded",
                 "unknown_payload_type",
+                "corrupt_payloads",
             ),
             0,
         )
@@ -147,25 +178,54 @@ class StreamRecorder:
         self._ssrc_seen = 0.0
         self._candidate: list[tuple[RtpPacket, float]] = []
         self._warned: set[str] = set()
-        self.tables: dict[int, npt.NDArray[np.int16]] = {}
+        self.decoders: dict[int, Decoder] = {}
         self.encodings: dict[int, str] = {}
+        self._codecs: dict[int, tuple[str, str | None]] = {}
+        self._event_rate = G711_RATE
         self.set_plan(plan)
         self.timeline = StreamTimeline(
-            G711_RATE, event_types=self._event_types, packet_duration=self._duration
+            self.clock_rate,
+            self.sample_rate,
+            event_types=self._event_types,
+            packet_duration=self._duration,
         )
 
     # ------------------------------------------------------------ negotiation
     def set_plan(self, plan: StreamPlan) -> None:
-        """The payload types of the answered SDP (RFC 4566 rtpmap) -> decoders."""
-        self.encodings = {
-            pt: codec.split("/", 1)[0].lower()
+        """The payload types of the answered SDP (RFC 4566 rtpmap) -> decoders.
+
+        A payload type keeps its decoder (and its state) while its codec and fmtp
+        stay the same across re-INVITEs.
+        """
+        fmtps = dict(plan.fmtps)
+        codecs = {
+            pt: (codec, fmtps.get(pt))
             for pt, codec in zip(plan.payload_types, plan.codecs, strict=False)
         }
-        self.tables = {
-            pt: G711_TABLES[name] for pt, name in self.encodings.items() if name in G711_TABLES
-        }
+        self.encodings = {pt: codec.split("/", 1)[0].lower() for pt, (codec, _) in codecs.items()}
+        decoders: dict[int, Decoder] = {}
+        for pt, (codec, fmtp) in codecs.items():
+            decoder = self.decoders.get(pt) if self._codecs.get(pt) == (codec, fmtp) else None
+            if decoder is None:
+                decoder = decoder_for(codec, fmtp)
+            if decoder is not None and self._fits(decoder):
+                decoders[pt] = decoder
+        self.decoders = decoders
+        self._codecs = codecs
         self._event_types = frozenset(
             pt for pt, name in self.encodings.items() if name == "telephone-event"
+        )
+        for pt in self._event_types:  # RFC 4733 §7.1.1: telephone-event/<clock>
+            fields = codecs[pt][0].split("/")
+            if len(fields) > 1 and fields[1].isdigit() and int(fields[1]) > 0:
+                self._event_rate = int(fields[1])
+
+    def _fits(self, decoder: Decoder) -> bool:
+        """Whether the decoder's output goes into this stream's file and timeline."""
+        return (decoder.sample_rate, decoder.channels, decoder.clock_rate) == (
+            self.sample_rate,
+            self.channels,
+            self.clock_rate,
         )
 
     def renegotiated(self, plan: StreamPlan) -> None:
@@ -257,9 +317,16 @@ class StreamRecorder:
 
     # ------------------------------------------------------ placing, decoding
     def _duration(self, packet: RtpPacket) -> int:
-        if packet.payload_type in self.tables:
-            return len(packet.payload)  # G.711: one sample per byte
-        return round(G711_RATE * 0.02)
+        """A packet's length in RTP clock units, from its payload where it says.
+
+        A payload without audio frames (an empty G.729 or Opus DTX packet) still
+        stands for one packet time of silence.
+        """
+        decoder = self.decoders.get(packet.payload_type)
+        frames = 0 if decoder is None else decoder.duration(packet.payload)
+        if frames <= 0:
+            return round(self.clock_rate * PTIME)
+        return frames * self.clock_rate // self.sample_rate
 
     def _place(self, released: list[tuple[Released, float]]) -> None:
         segments: list[Segment] = []
@@ -275,18 +342,23 @@ class StreamRecorder:
         for segment in segments:
             packet = segment.packet
             if segment.kind == "audio" and packet is not None:
-                if packet.payload_type in self.tables:
+                if packet.payload_type in self.decoders:
                     audio.setdefault(packet.payload_type, []).append(segment)
                 else:
                     self._not_decoded(packet.payload_type)
             else:
                 sink.pad_to(segment.sample_offset + segment.duration)
         for payload_type, placed in audio.items():
-            # One lookup per batch; then each packet's samples go to its offset.
+            # One decoder call per payload type and batch; then each packet's
+            # samples go to its offset, and a short one is padded to its segment.
             payloads = [s.packet.payload for s in placed if s.packet is not None]
-            samples, offsets = decode_batch(self.tables[payload_type], payloads)
+            decoded = self.decoders[payload_type].decode(payloads)
+            self.counters["corrupt_payloads"] += decoded.corrupt
             for n, segment in enumerate(placed):
-                sink.write_at(segment.sample_offset, samples[offsets[n] : offsets[n + 1]])
+                samples = decoded.payload(n)
+                sink.write_at(segment.sample_offset, samples)
+                if len(samples) < segment.duration * self.channels:
+                    sink.pad_to(segment.sample_offset + segment.duration)
 
     def _not_decoded(self, payload_type: int) -> None:
         self.counters["not_decoded"] += 1
@@ -296,6 +368,11 @@ class StreamRecorder:
             name = f"payload type {payload_type}"
         if name not in self._warned:
             self._warned.add(name)
+            if (
+                payload_type in self._codecs
+                and decoder_for(*self._codecs[payload_type]) is not None
+            ):
+                name = f"{name} (other format than {self.sample_rate} Hz x{self.channels})"
             log.warning(
                 "session %s stream %d: codec %s not decoded yet",
                 self.session_id,
@@ -322,8 +399,8 @@ class StreamRecorder:
             {
                 "key": event.name,
                 "event": event.event,
-                "at": None if offset is None else round(offset / G711_RATE, 3),
-                "duration_ms": round(event.duration * 1000 / G711_RATE),
+                "at": None if offset is None else round(offset / self.sample_rate, 3),
+                "duration_ms": round(event.duration * 1000 / self._event_rate),
                 "end": event.end,
                 "volume": event.volume,
                 "ssrc": event.ssrc,

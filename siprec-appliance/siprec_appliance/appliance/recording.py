@@ -39,9 +39,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from siprec_appliance.appliance.receiver import G711_RATE, StreamReceiver, StreamRecorder
+from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder, audio_format
 from siprec_appliance.errors import LocalProtocolError
-from siprec_appliance.rtp import G711_TABLES
 from siprec_appliance.siprec.session import StreamState
 
 log = logging.getLogger("siprec.recording")
@@ -215,14 +214,14 @@ class SessionRecording:
 
     def _new_recorder(self, stream: StreamState) -> StreamRecorder:
         plan = stream.plan
-        names = {codec.split("/", 1)[0].lower() for codec in plan.codecs}
+        fmt = audio_format(plan)  # (sample rate, channels) of the first decodable codec
         writer = None
-        if names & G711_TABLES.keys():
+        if fmt is not None:
             path = self.directory / stream_file_name(plan.index, plan.label)
-            writer = self.writers[plan.index] = WavWriter(path, G711_RATE)
+            writer = self.writers[plan.index] = WavWriter(path, *fmt)
         else:
             log.warning(
-                "session %s stream %d: codec %s not decoded yet; not written",
+                "session %s stream %d: no decoder for %s; not written",
                 self.session_id,
                 plan.index,
                 "/".join(plan.codecs) or "none",

@@ -1,0 +1,28 @@
+"""G.711 µ-law and A-law (RFC 3551 §4.5.14): the lookup tables of :mod:`rtp.g711`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from siprec_appliance.codecs.base import Decoded, DecoderBase, Samples
+from siprec_appliance.rtp.g711 import G711_TABLES, decode_batch
+
+__all__ = ["G711Decoder"]
+
+G711_RATE = 8000
+
+
+class G711Decoder(DecoderBase):
+    """PCMU or PCMA: one byte per sample at 8 kHz, stateless, one ``take`` per batch."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(G711_RATE, G711_RATE, 1, 160)
+        self.name = name
+        self._table: Samples = G711_TABLES[name]
+
+    def decode(self, payloads: Sequence[bytes]) -> Decoded:
+        samples, offsets = decode_batch(self._table, payloads)
+        return Decoded(samples, offsets)
+
+    def duration(self, payload: bytes) -> int:
+        return len(payload)
