@@ -22,8 +22,8 @@ stands for ``session_id=`` and friends. Each tolerance applied is noted once in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import TypeVar
 
@@ -81,6 +81,7 @@ _GROUP_FIELDS = frozenset({"associatetime", "disassociatetime"})
 _SESSION_FIELDS = frozenset({"sipsessionid", "groupref"}) | _TIMES
 _PARTICIPANT_FIELDS = frozenset({"nameid", "aor", "name", "send", "recv"}) | _TIMES
 _STREAM_FIELDS = frozenset({"label"})
+_NAME_ID_FIELDS = frozenset({"name", "aor"})
 _ASSOC_FIELDS = frozenset({"associatetime", "disassociatetime"})
 _STREAM_ASSOC_FIELDS = frozenset({"send", "recv"}) | _ASSOC_FIELDS
 
@@ -89,13 +90,17 @@ Attributes = dict[str, tuple[str, str]]  # normalised key -> (name as sent, valu
 
 
 @lru_cache(maxsize=1024)
-def _split(tag: str) -> tuple[str | None, str, str]:
-    """``{ns}localName`` -> (namespace, local name, normalised key)."""
+def _split(tag: str) -> tuple[str | None, str, str, str | None]:
+    """``{ns}localName`` -> (namespace, local name, normalised key, note): the note warns
+    of an RFC 7865 §7 element spelt otherwise (``dataMode``), else it is None."""
     namespace: str | None = None
     local = tag
     if tag[:1] == "{":
         namespace, _, local = tag[1:].partition("}")
-    return namespace, local, _key(local)
+    key = _key(local)
+    canonical = _CANONICAL.get(key)
+    note = f"element <{local}> read as <{canonical}>" if canonical not in (None, local) else None
+    return namespace, local, key, note
 
 
 @lru_cache(maxsize=1024)
@@ -104,30 +109,50 @@ def _key(name: str) -> str:
 
 
 def _text(element: etree._Element) -> str:
-    return (element.text or "").strip()
+    text = element.text
+    return text.strip() if text else ""
+
+
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
+    """Slot setters of a frozen dataclass whose fields are exactly ``names``, in order."""
+    if tuple(f.name for f in fields(cls)) != names or hasattr(cls, "__post_init__"):
+        raise ImportError(f"{cls.__name__} changed: update the builders in {__name__}")
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+# Documents carry dozens of XmlNode/Extension values, and a frozen dataclass __init__
+# pays one object.__setattr__ per field: these two set the slots directly instead.
+_NODE = _setters(XmlNode, ("namespace", "name", "attributes", "text", "children"))
+_EXTENSION = _setters(Extension, ("namespace", "name", "xml", "owner", "node"))
+_new = object.__new__
 
 
 def xml_node(element: etree._Element) -> XmlNode:
     """The lxml element as a plain, immutable ``XmlNode`` (comments and PIs dropped)."""
-    namespace, local, _ = _split(element.tag)
-    return XmlNode(
-        namespace=namespace,
-        name=local,
-        attributes=tuple((str(k), str(v)) for k, v in element.attrib.items()),
-        text=_text(element),
-        children=tuple(xml_node(child) for child in element if isinstance(child.tag, str)),
-    )
+    namespace, local, _, _ = _split(element.tag)
+    text = element.text
+    attributes: list[tuple[str, str]] = element.items()  # type: ignore[assignment]  # all str
+    children = [xml_node(c) for c in element if isinstance(c.tag, str)] if len(element) else ()
+    node: XmlNode = _new(XmlNode)
+    set_namespace, set_name, set_attributes, set_text, set_children = _NODE
+    set_namespace(node, namespace)
+    set_name(node, local)
+    set_attributes(node, tuple(attributes))
+    set_text(node, text.strip() if text else "")
+    set_children(node, tuple(children))
+    return node
 
 
 def _extension(element: etree._Element, owner: str | None) -> Extension:
-    namespace, local, _ = _split(element.tag)
-    return Extension(
-        namespace=namespace,
-        name=local,
-        xml=etree.tostring(element, encoding="unicode", with_tail=False),
-        owner=owner,
-        node=xml_node(element),
-    )
+    node = xml_node(element)
+    extension: Extension = _new(Extension)
+    set_namespace, set_name, set_xml, set_owner, set_node = _EXTENSION
+    set_namespace(extension, node.namespace)
+    set_name(extension, node.name)
+    set_xml(extension, etree.tostring(element, encoding="unicode", with_tail=False))
+    set_owner(extension, owner)
+    set_node(extension, node)
+    return extension
 
 
 # --- the XML layer: size, DTD, well-formedness, depth, count ----------------------
@@ -251,7 +276,7 @@ class _Reader:
         self.warnings[text] = None
 
     def read(self, root: etree._Element) -> RecordingMetadata:
-        namespace, local, key = _split(root.tag)
+        namespace, local, key, _ = _split(root.tag)
         if key not in _ROOTS:
             raise MetadataError(f"metadata root element is <{local}>, expected <recording>")
         if namespace in _NAMESPACE_NOTES:
@@ -283,10 +308,11 @@ class _Reader:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
-            namespace, local, key = _split(tag)
+            namespace, local, key, note = _split(tag)
             handler = _TOP_LEVEL.get(key) if namespace in self.vocabulary else None
             if handler is not None:
-                self._spelling(local, key)
+                if note:
+                    self.warnings[note] = None
                 handler(self, child)
             elif namespace in self.vocabulary and key in _ROOTS:
                 self.warn(f"nested <{local}> read as part of the document")
@@ -296,11 +322,6 @@ class _Reader:
                     self.warn(f"unknown element <{local}> kept as an extension")
                 self.extensions.append(_extension(child, None))
 
-    def _spelling(self, local: str, key: str) -> None:
-        canonical = _CANONICAL.get(key)
-        if canonical is not None and local != canonical:
-            self.warn(f"element <{local}> read as <{canonical}>")
-
     # -- helpers shared by the element readers --
 
     def _open(
@@ -308,10 +329,10 @@ class _Reader:
     ) -> _Item | None:
         """Read an element's id (``id_name=`` or the pre-RFC ``id=``) and children."""
         attrs: Attributes = {}
-        for raw, value in element.attrib.items():
-            name = str(raw)
+        items: list[tuple[str, str]] = element.items()  # type: ignore[assignment]  # all str
+        for name, value in items:
             if name[:1] != "{":  # identifiers and references are unqualified
-                attrs.setdefault(_key(name), (name, str(value).strip()))
+                attrs.setdefault(_key(name), (name, value.strip()))
         item_id = self._ref(attrs, where, id_name, "id", id_name.split("_", maxsplit=1)[0])
         if item_id is None:
             self.warn(f"<{where}> without {id_name} ignored")
@@ -334,19 +355,22 @@ class _Reader:
         """Children in known fields; everything else becomes an extension of ``owner``."""
         fields: Fields = {}
         extensions: list[Extension] = []
+        vocabulary = self.vocabulary
         for child in element:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
-            namespace, local, key = _split(tag)
-            if namespace not in self.vocabulary:
+            namespace, local, key, note = _split(tag)
+            if namespace not in vocabulary:
                 extensions.append(_extension(child, owner))  # RFC 7865 §7: xs:any ##other
             elif key in known:
-                self._spelling(local, key)
+                if note:
+                    self.warnings[note] = None
                 fields.setdefault(key, []).append(child)
             elif key == "extensiondata":  # pre-RFC wrapper (Oracle/Acme, AudioCodes)
-                self._spelling(local, key)
-                extensions.extend(_extension(x, owner) for x in child if isinstance(x.tag, str))
+                if note:
+                    self.warnings[note] = None
+                extensions.extend([_extension(x, owner) for x in child if isinstance(x.tag, str)])
             else:
                 self.warn(f"unknown element <{local}> in <{where}> kept as an extension")
                 extensions.append(_extension(child, owner))
@@ -365,7 +389,7 @@ class _Reader:
 
     def _ids(self, item: _Item, key: str) -> tuple[str, ...]:
         # RFC 7865 §7: one stream id per <send>/<recv>; some SRCs list several, spaced.
-        return tuple(part for e in item.fields.get(key, ()) for part in _text(e).split())
+        return tuple([part for e in item.fields.get(key, ()) for part in _text(e).split()])
 
     def _finish(self, namespace: str | None) -> RecordingMetadata:
         if self.data_mode is None:
@@ -472,7 +496,7 @@ class _Reader:
     def _name_ids(self, item: _Item) -> tuple[NameId, ...]:
         name_ids: list[NameId] = []
         for element in item.fields.get("nameid", ()):
-            inner, _ = self._scan(element, None, "nameID", frozenset({"name", "aor"}))
+            inner, _ = self._scan(element, None, "nameID", _NAME_ID_FIELDS)
             # RFC 7865 §7: aor is an attribute of nameID; some SRCs send an <aor> child.
             aor = (element.get("aor") or "").strip() or _first(inner.get("aor", ()))
             names = _names(inner.get("name", ()))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from siprec_appliance.vendors.context import CallInputs, FactSink
 
@@ -28,6 +28,8 @@ _ASCII_UCID = re.compile(r"[0-9]{20}")
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 _SESSION_ID_UCID = re.compile(r"(?:00|04)?FA08[0-9A-F]{16}", re.IGNORECASE)
 _MAX_NODE = 0xFFFF
+_UINT32 = 2**32
+_EPOCH = datetime(1970, 1, 1)  # naive: isoformat() then has no offset
 
 
 class UuiError(ValueError):
@@ -54,6 +56,8 @@ class Ucid:
 
     @property
     def iso_time(self) -> str:
+        if isinstance(self.timestamp, int) and 0 <= self.timestamp < _UINT32:  # a UCID
+            return (_EPOCH + timedelta(seconds=self.timestamp)).isoformat() + "Z"  # 2x strftime
         return datetime.fromtimestamp(self.timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     @classmethod
@@ -144,7 +148,7 @@ def _try_hex(sink: FactSink, value: str, source: str) -> None:
 
 def extract_avaya(inputs: CallInputs, sink: FactSink) -> None:
     """``avaya.*`` from User-to-User, ac:AvayaUCID, apkt:ucid, X-*-UCID, session_id."""
-    for value in inputs.headers.get_all("User-to-User"):
+    for value in inputs.header_values("User-to-User"):
         sink.set("avaya.uui", value.strip(), "User-to-User header")
         _try_hex(sink, value, "User-to-User header")
     for owned in inputs.nodes_named("AvayaUCID"):

@@ -12,15 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from siprec_appliance.metadata.model import RecordingMetadata
 from siprec_appliance.sdp.model import SessionDescription
+from siprec_appliance.sip.headers import split_list
 from siprec_appliance.sip.message import Headers
 from siprec_appliance.sip.multipart import BodyPart, parse_content_type
 from siprec_appliance.vendors.avaya import UuiError, decode_ucid
 from siprec_appliance.vendors.context import CallInputs
 
-__all__ = ["UNKNOWN", "VendorGuess", "detect_vendor"]
+__all__ = ["UNKNOWN", "VendorGuess", "detect_from_inputs", "detect_vendor"]
 
 UNKNOWN = "unknown"
 METADATA_TYPES = frozenset({"application/rs-metadata+xml", "application/rs-metadata"})
@@ -118,6 +120,17 @@ BOUNDARIES: tuple[tuple[str, str, float], ...] = (
 Signal = tuple[str, float, str]  # (vendor, weight, evidence)
 
 
+# Compiled once: a needle matches only at the start of a word.
+_USER_AGENT_PATTERNS = tuple(
+    (re.compile(rf"(?<![a-z]){re.escape(needle)}"), needle, vendor, weight)
+    for needle, vendor, weight in USER_AGENTS
+)
+_ANY_PREFIX = tuple(prefix for prefix, _, _ in HEADER_PREFIXES)
+_CONTACT_SRC = re.compile(r";\s*src(?![\w.=-])")
+_HEX_UCID_SESSION = re.compile(r"00FA08[0-9A-F]{16}")
+_CACHED_CHARS = 256
+
+
 def _user_agent(inputs: CallInputs) -> list[Signal]:
     found: list[Signal] = []
     for header in ("User-Agent", "Server"):
@@ -125,19 +138,24 @@ def _user_agent(inputs: CallInputs) -> list[Signal]:
         if not value:
             continue
         lowered = value.lower()
-        for needle, vendor, weight in USER_AGENTS:
-            if re.search(rf"(?<![a-z]){re.escape(needle)}", lowered):
+        for pattern, needle, vendor, weight in _USER_AGENT_PATTERNS:
+            if needle in lowered and pattern.search(lowered):
                 found.append((vendor, weight, f"{header} {value[:60]!r} contains {needle!r}"))
     return found
 
 
 def _header_names(inputs: CallInputs) -> list[Signal]:
     found: list[Signal] = []
-    names = {name.lower() for name, _ in inputs.headers}
+    # Most requests have no vendor header at all: one C-level test per name first.
+    names = [
+        lower for name in inputs.header_names() if (lower := name.lower()).startswith(_ANY_PREFIX)
+    ]
+    if not names:
+        return found
     for prefix, vendor, weight in HEADER_PREFIXES:
-        hits = sorted(n for n in names if n.startswith(prefix))
+        hits = [n for n in names if n.startswith(prefix)]
         if hits:
-            found.append((vendor, weight, f"header {hits[0]}"))
+            found.append((vendor, weight, f"header {min(hits)}"))
     return found
 
 
@@ -146,13 +164,13 @@ def _namespaces(inputs: CallInputs) -> list[Signal]:
     if md is None:
         return []
     seen = {md.namespace.lower()} if md.namespace else set()
-    for owned in inputs.extension_nodes():
-        seen.update(n.namespace.lower() for n in owned.node.iter() if n.namespace)
+    raw = {node.namespace for _, _, node in inputs.all_nodes()}
+    seen.update(ns.lower() for ns in raw if ns)
     found: list[Signal] = []
     for needle, vendor, weight in NAMESPACES:
-        hits = sorted(ns for ns in seen if needle in ns)
+        hits = [ns for ns in seen if needle in ns]
         if hits:
-            found.append((vendor, weight, f"metadata namespace {hits[0]}"))
+            found.append((vendor, weight, f"metadata namespace {min(hits)}"))
     return found
 
 
@@ -169,8 +187,8 @@ def _sdp(inputs: CallInputs) -> list[Signal]:
     for exact, vendor, weight in SDP_SESSION_NAMES:
         if name == exact:
             found.append((vendor, weight, f"SDP s={sdp.session_name!r}"))
-    labels = {m.label for m in sdp.media}
-    if {"a_leg", "b_leg"} & labels:
+    labels = inputs.labels
+    if "a_leg" in labels or "b_leg" in labels:
         found.append(("sems", 0.7, "SDP labels a_leg/b_leg"))
     return found
 
@@ -188,21 +206,46 @@ def _mixed_media(inputs: CallInputs) -> list[Signal]:
     return [("metaswitch", 0.15, evidence), ("freeswitch", 0.15, evidence)]
 
 
+def _contact_values(inputs: CallInputs) -> list[str]:
+    """``Headers.get_list("Contact")``: a line without a comma needs no splitting."""
+    values: list[str] = []
+    for line in inputs.header_values("Contact"):
+        if "," in line:
+            values.extend(split_list(line))
+        elif stripped := line.strip():
+            values.append(stripped)
+    return values
+
+
+def _mime_and_boundary(value: str | None) -> tuple[str, str]:
+    """(media type, boundary without quotes) of a Content-Type value."""
+    if value is not None and len(value) <= _CACHED_CHARS:
+        return _mime_and_boundary_cached(value)
+    return _mime_and_boundary_cached.__wrapped__(value)
+
+
+@lru_cache(maxsize=256)  # an SRC sends the same Content-Type on every INVITE
+def _mime_and_boundary_cached(value: str | None) -> tuple[str, str]:
+    mime, params = parse_content_type(value)
+    return mime, (params.get("boundary") or "").strip('"')
+
+
 def _structure(inputs: CallInputs) -> list[Signal]:
     found: list[Signal] = []
-    for value in inputs.headers.get_list("Contact"):
+    for value in _contact_values(inputs):
         inside = value[value.find("<") + 1 : value.find(">")] if "<" in value else ""
         after = value[value.find(">") + 1 :] if ">" in value else value
         if "+sip.src" in inside.lower():
             found.append(("avaya", 0.5, "+sip.src inside the Contact URI brackets"))
-        if re.search(r";\s*src(?![\w.=-])", after.lower()):
+        if _CONTACT_SRC.search(after.lower()):
             found.append(("broadworks", 0.4, "Contact parameter ;src"))
-    if (inputs.headers.get("Call-ID") or "").startswith("B2B."):
+    call_ids = inputs.header_values("Call-ID")
+    if call_ids and call_ids[0].startswith("B2B."):
         found.append(("opensips", 0.4, "Call-ID starts with 'B2B.' (b2b_entities)"))
-    mime, params = parse_content_type(inputs.headers.get("Content-Type"))
-    boundary = params.get("boundary") or ""
+    content_types = inputs.header_values("Content-Type")
+    mime, boundary = _mime_and_boundary(content_types[0] if content_types else None)
     for exact, vendor, weight in BOUNDARIES:
-        if boundary.strip('"') == exact:
+        if boundary == exact:
             found.append((vendor, weight, f"multipart boundary {exact!r}"))
     types = [part.content_type for part in inputs.parts]
     if "application/gtd" in types:
@@ -216,14 +259,14 @@ def _structure(inputs: CallInputs) -> list[Signal]:
 
 def _correlation(inputs: CallInputs) -> list[Signal]:
     found: list[Signal] = []
-    for value in inputs.headers.get_all("User-to-User"):
+    for value in inputs.header_values("User-to-User"):
         try:
             if decode_ucid(value) is not None:
                 found.append(("avaya", 0.25, "User-to-User carries an Avaya UCID"))
         except UuiError:
             continue
     md = inputs.metadata
-    if md is not None and any(re.fullmatch(r"00FA08[0-9A-F]{16}", s.id) for s in md.sessions):
+    if md is not None and any(_HEX_UCID_SESSION.fullmatch(s.id) for s in md.sessions):
         found.append(("avaya", 0.5, "metadata session_id is a hex UCID"))
     return found
 
@@ -257,6 +300,11 @@ def detect_vendor(
 ) -> VendorGuess:
     """Guess the SRC vendor from headers, metadata namespaces, SDP and body parts."""
     inputs = CallInputs(headers=headers, metadata=metadata, sdp=sdp, parts=tuple(parts))
+    return detect_from_inputs(inputs)
+
+
+def detect_from_inputs(inputs: CallInputs) -> VendorGuess:
+    """:func:`detect_vendor` on an already built :class:`CallInputs`."""
     signals: list[Signal] = []
     for detector in DETECTORS:
         signals.extend(detector(inputs))

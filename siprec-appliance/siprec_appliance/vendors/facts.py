@@ -26,7 +26,7 @@ from siprec_appliance.vendors.context import (
     JsonValue,
     Role,
 )
-from siprec_appliance.vendors.detect import VendorGuess, detect_vendor
+from siprec_appliance.vendors.detect import VendorGuess, detect_from_inputs
 from siprec_appliance.vendors.generic import extract_generic, flatten_node
 from siprec_appliance.vendors.ims import extract_ims
 from siprec_appliance.vendors.oracle import extract_oracle
@@ -79,9 +79,7 @@ _FIRST_KEYS = (
 
 def _safe_detect(inputs: CallInputs, sink: FactSink) -> VendorGuess:
     try:
-        return detect_vendor(
-            headers=inputs.headers, metadata=inputs.metadata, sdp=inputs.sdp, parts=inputs.parts
-        )
+        return detect_from_inputs(inputs)
     except Exception as exc:  # facts must not fail a call; a detector bug is a warning
         sink.warn(f"vendor detection failed: {type(exc).__name__}: {exc}")
         return VendorGuess(name="unknown", confidence=0.0, evidence=(), candidates=())
@@ -102,8 +100,7 @@ def _participant_rows(
     by_id = {p.id: p for p in md.participants} if md is not None else {}
     rows: list[dict[str, JsonValue]] = []
     if not given and md is not None:
-        labels = [m.label for m in inputs.sdp.media] if inputs.sdp is not None else []
-        given = resolve_participants(md, labels)  # RFC 7866 §8: labels tie streams to m=
+        given = resolve_participants(md, inputs.labels)  # RFC 7866 §8: labels tie streams to m=
     for item in given:
         pid, aor, name = item.participant_id, item.aor, item.display_name
         send, recv = list(item.send), list(item.recv)
@@ -133,7 +130,7 @@ def _assign_roles(
 ) -> dict[str, str]:
     """Role per participant: vendor hints, then a_leg/b_leg labels, then document order."""
     rules: dict[str, str] = {}
-    line_labels = [m.label for m in inputs.sdp.media] if inputs.sdp is not None else []
+    line_labels = inputs.labels
     for row in rows:
         pid = str(row["id"])
         sends = row["sends"] if isinstance(row["sends"], list) else []
@@ -230,7 +227,7 @@ def _media(inputs: CallInputs, rows: list[dict[str, JsonValue]]) -> dict[str, Js
         for line in row["sends"] if isinstance(row["sends"], list) else []:
             if isinstance(line, int):
                 senders[line] = senders.get(line, 0) + 1
-    labels: list[JsonValue] = [m.label for m in inputs.sdp.media]
+    labels: list[JsonValue] = list(inputs.labels)
     return {
         "media.m_lines": len(inputs.sdp.media),
         "media.labels": labels,
@@ -285,11 +282,12 @@ def build_call_facts(
     if metadata is not None:
         facts["data_mode"] = metadata.data_mode.lower()
         facts["metadata_namespace"] = metadata.namespace
-        sink.warnings.extend(f"metadata: {w}" for w in metadata.warnings)
+        sink.warnings.extend([f"metadata: {w}" for w in metadata.warnings])
     facts.update(_media(inputs, rows))
     for key, value in sink.values.items():
         facts.setdefault(key, value)
     facts["warnings"] = list(sink.warnings)
-    ordered = {key: facts[key] for key in _FIRST_KEYS if key in facts}
-    ordered.update(sorted((k, v) for k, v in facts.items() if k not in ordered))
-    return dict(ordered)
+    ordered: dict[str, object] = {key: facts[key] for key in _FIRST_KEYS if key in facts}
+    for key in sorted([key for key in facts if key not in ordered]):  # keys are unique
+        ordered[key] = facts[key]
+    return ordered

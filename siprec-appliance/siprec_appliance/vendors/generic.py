@@ -11,6 +11,7 @@ from :data:`NAMESPACE_PREFIXES`, else from the namespace URI's last segment.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from siprec_appliance.metadata.model import XmlNode
 from siprec_appliance.vendors.context import CallInputs, FactSink
@@ -55,6 +56,7 @@ VENDOR_HEADERS = frozenset(
 _SEGMENT_CLEAN = re.compile(r"[^A-Za-z0-9_.\-]")
 _MAX_DEPTH = 8
 _MAX_KEYS = 256
+_CACHED_CHARS = 256
 _CALLER_WORDS = frozenset({"calling", "caller", "originator", "orig", "a-party"})
 _CALLEE_WORDS = frozenset({"called", "callee", "terminator", "term", "b-party"})
 _INBOUND = frozenset({"incoming", "inbound", "in"})
@@ -65,6 +67,13 @@ _PRIORITY_ROLE_ELEMENT = 90
 def namespace_prefix(namespace: str | None) -> str:
     if not namespace:
         return "none"
+    if len(namespace) > _CACHED_CHARS:  # remote data: keep the cache small
+        return _namespace_prefix.__wrapped__(namespace)
+    return _namespace_prefix(namespace)
+
+
+@lru_cache(maxsize=256)
+def _namespace_prefix(namespace: str) -> str:
     known = NAMESPACE_PREFIXES.get(namespace.strip().lower())
     if known:
         return known
@@ -77,23 +86,38 @@ def namespace_prefix(namespace: str | None) -> str:
     return _SEGMENT_CLEAN.sub("_", last.lower())[:40] or "ns"
 
 
+def _clean(text: str) -> str:
+    # One character in, one out: cleaning the first 60 is cleaning all, then cutting.
+    return _clean_cached(text[:60])
+
+
+@lru_cache(maxsize=1024)
+def _clean_cached(text: str) -> str:
+    return _SEGMENT_CLEAN.sub("_", text)
+
+
 def _segment(node: XmlNode) -> str:
-    name = _SEGMENT_CLEAN.sub("_", node.name)[:60]
+    name = _clean_cached(node.name[:60])
+    if not node.attributes:
+        return name
     label = node.attr("label") or node.attr("name")
-    return f"{name}.{_SEGMENT_CLEAN.sub('_', label)[:60]}" if label else name
+    return f"{name}.{_clean(label)}" if label else name
 
 
 def _walk(node: XmlNode, path: str, out: dict[str, list[str]], depth: int) -> None:
     if depth > _MAX_DEPTH or len(out) >= _MAX_KEYS:
         return
-    key = f"{path}.{_segment(node)}" if path else _segment(node)
-    if node.children and all(c.name == "value" for c in node.children):
-        out.setdefault(key, []).extend(c.text for c in node.children if c.text)
-    elif node.children:
-        for child in node.children:
+    segment = _segment(node)
+    key = f"{path}.{segment}" if path else segment
+    children = node.children
+    if not children:
+        if node.text:
+            out.setdefault(key, []).append(node.text)
+    elif all([child.name == "value" for child in children]):
+        out.setdefault(key, []).extend([child.text for child in children if child.text])
+    else:
+        for child in children:
             _walk(child, key, out, depth + 1)
-    elif node.text:
-        out.setdefault(key, []).append(node.text)
 
 
 def flatten_node(node: XmlNode) -> dict[str, str]:
@@ -104,13 +128,10 @@ def flatten_node(node: XmlNode) -> dict[str, str]:
 
 
 def _headers(inputs: CallInputs, sink: FactSink) -> None:
-    seen: set[str] = set()
-    for name, _ in inputs.headers:
+    for name in inputs.header_names():  # each name once, in order of first appearance
         lower = name.lower()
-        if lower in seen or not (lower.startswith("x-") or lower in VENDOR_HEADERS):
-            continue
-        seen.add(lower)
-        sink.set(f"headers.{lower}", inputs.header(name), f"{name} header")
+        if lower.startswith("x-") or lower in VENDOR_HEADERS:
+            sink.set(f"headers.{lower}", inputs.header(name), f"{name} header")
     agent = inputs.header("User-Agent") or inputs.header("Server")
     sink.set("user_agent", agent, "User-Agent/Server header")
 
@@ -140,10 +161,10 @@ def extract_generic(inputs: CallInputs, sink: FactSink) -> None:
     _headers(inputs, sink)
     _roles_and_direction(inputs, sink)
     collected: dict[str, list[str]] = {}
-    for owned in inputs.extension_nodes():
-        if owned.kind in ("participant", "stream"):
+    for kind, _, node in inputs.owned_nodes():
+        if kind in ("participant", "stream"):
             continue
-        for key, value in flatten_node(owned.node).items():
+        for key, value in flatten_node(node).items():
             collected.setdefault(key, []).append(value)
     for key, values in collected.items():
         sink.set(f"ext.{key}", ", ".join(dict.fromkeys(values)), "metadata extension")

@@ -51,41 +51,40 @@ def extract_oracle(inputs: CallInputs, sink: FactSink) -> None:
     isr = inputs.header("X-ISR-UCID")
     if isr:
         sink.set("oracle.isr_ucid", isr, "X-ISR-UCID header")
-    for owned in inputs.extension_nodes():
-        for node in owned.node.iter():
-            if not is_apkt(node):
+    for kind, owner_id, node in inputs.all_nodes():
+        if not is_apkt(node):
+            continue
+        name = node.name.lower()
+        if name == "ucid":
+            raw = node.text.split(";", 1)[0].strip()
+            sink.set("oracle.ucid", raw, "apkt:ucid")
+        elif name == "callerorig":
+            flag = _bool(node.text)
+            if flag is None:
+                sink.warn(f"apkt:callerOrig: not a boolean: {node.text[:40]!r}")
+            sink.set("oracle.caller_orig", flag, "apkt:callerOrig")
+        elif name == "callingparty" and kind == "participant" and owner_id:
+            flag = _bool(node.text)
+            if flag is None:
+                sink.warn(f"apkt:callingParty: not a boolean: {node.text[:40]!r}")
                 continue
-            name = node.name.lower()
-            if name == "ucid":
-                raw = node.text.split(";", 1)[0].strip()
-                sink.set("oracle.ucid", raw, "apkt:ucid")
-            elif name == "callerorig":
-                flag = _bool(node.text)
-                if flag is None:
-                    sink.warn(f"apkt:callerOrig: not a boolean: {node.text[:40]!r}")
-                sink.set("oracle.caller_orig", flag, "apkt:callerOrig")
-            elif name == "callingparty" and owned.kind == "participant" and owned.owner_id:
-                flag = _bool(node.text)
-                if flag is None:
-                    sink.warn(f"apkt:callingParty: not a boolean: {node.text[:40]!r}")
-                    continue
-                role: Role = "caller" if flag else "callee"
-                sink.hint_role(owned.owner_id, role, _PRIORITY_EXPLICIT, "apkt:callingParty")
-                if flag:
-                    sink.set(
-                        "oracle.calling_party",
-                        _aor_of(inputs, owned.owner_id),
-                        "apkt:callingParty",
-                    )
-            elif name == "request-uri":
-                sink.set("oracle.request_uri", node.text.strip(), "apkt:request-uri")
-            elif name in ("realm", "in-realm"):
-                sink.set("oracle.realm", node.text.strip(), f"apkt:{node.name}")
-            elif name == "header":
-                label = (node.attr("label") or "").strip()
-                if label:
-                    sink.set(
-                        f"oracle.header.{label.lower()}",
-                        _header_values(node),
-                        f"apkt:header {label}",
-                    )
+            role: Role = "caller" if flag else "callee"
+            sink.hint_role(owner_id, role, _PRIORITY_EXPLICIT, "apkt:callingParty")
+            if flag:
+                sink.set(
+                    "oracle.calling_party",
+                    _aor_of(inputs, owner_id),
+                    "apkt:callingParty",
+                )
+        elif name == "request-uri":
+            sink.set("oracle.request_uri", node.text.strip(), "apkt:request-uri")
+        elif name in ("realm", "in-realm"):
+            sink.set("oracle.realm", node.text.strip(), f"apkt:{node.name}")
+        elif name == "header":
+            label = (node.attr("label") or "").strip()
+            if label:
+                sink.set(
+                    f"oracle.header.{label.lower()}",
+                    _header_values(node),
+                    f"apkt:header {label}",
+                )
