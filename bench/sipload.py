@@ -91,6 +91,7 @@ class Uac(asyncio.DatagramProtocol):
         self.body = body(rtcp_mux)
         self.results = results
         self.calls: dict[bytes, Call] = {}
+        self.answers: dict[str, bytes] = {}  # Call-ID -> the 200 OK (SDP answer)
         self.transport: asyncio.DatagramTransport | None = None
         self.local_port = 0
         self._ids = itertools.count(1)
@@ -157,6 +158,7 @@ class Uac(asyncio.DatagramProtocol):
         assert self.transport is not None
         self.transport.sendto(self._request("ACK", call, 1), self.target)
         if call.answered_at is None:
+            self.answers[call.call_id] = data
             call.answered_at = time.perf_counter()
             self.results.latencies.append(call.answered_at - call.sent_at)
             self.results.answered += 1

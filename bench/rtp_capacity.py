@@ -1,0 +1,194 @@
+"""RTP capacity benchmark: N concurrent calls, two PCMU streams each at 50 packets/s.
+
+For each N: start N SIPREC calls on the real daemon (UDP), send 20 ms PCMU packets to
+every answered port from a separate sender process for ``--seconds``, end the calls,
+then check every call's ``session.json``: packets received == sent, nothing lost,
+and the WAV duration. Also reads the kernel's UDP ``RcvbufErrors`` (drops the
+application never sees). Raises N until anything is lost or wrong; prints the
+largest clean N, the daemon's CPU and RSS.
+
+    .venv/bin/python bench/rtp_capacity.py [--calls 100,250,500,1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import re
+import socket
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from signaling import cpu_seconds, rss_mb
+from sipload import Call, Results, Uac, open_uac
+from support.daemon import Daemon, start_daemon
+
+PAYLOAD = bytes([0xFF]) * 160  # 20 ms of PCMU silence-level samples
+
+
+def rcvbuf_errors() -> int:
+    lines = Path("/proc/net/snmp").read_text().splitlines()
+    udp = [line.split() for line in lines if line.startswith("Udp:")]
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
+def answered_ports(answer: bytes) -> list[int]:
+    return [int(p) for p in re.findall(rb"\r\nm=audio (\d+) ", answer)]
+
+
+def send_rtp(targets: list[tuple[int, int]], seconds: float, start_at: float) -> None:
+    """Sender process: one packet per stream every 20 ms, paced on absolute time."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    packets = int(seconds / 0.02)
+    header = struct.Struct("!BBHII")
+    while time.time() < start_at:
+        time.sleep(0.001)
+    for n in range(packets):
+        due = start_at + n * 0.02
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        for port, ssrc in targets:
+            data = header.pack(0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, ssrc) + PAYLOAD
+            while True:
+                try:
+                    sock.sendto(data, ("127.0.0.1", port))
+                    break
+                except BlockingIOError:  # pragma: no cover - sender buffer full
+                    time.sleep(0.0005)
+    sock.close()
+
+
+async def start_calls(
+    daemon: Daemon, count: int
+) -> tuple[list[Uac], list[tuple[Uac, Call]], list[int]]:
+    results = Results()
+    uacs = [await open_uac(("127.0.0.1", daemon.sip_port), results) for _ in range(8)]
+    calls: list[tuple[Uac, Call]] = []
+    answers: dict[str, bytes] = {}
+    for n in range(count):
+        uac = uacs[n % len(uacs)]
+        calls.append((uac, uac.invite(f"cap-{count}-{n}")))
+        if n % 200 == 199:
+            await asyncio.sleep(0.2)
+    await asyncio.wait([c.done for _, c in calls if c.done is not None], timeout=30)
+    for uac in uacs:
+        answers.update(uac.answers)
+    ports = [p for _, c in calls for p in answered_ports(answers.get(c.call_id, b""))]
+    if results.failures or len(ports) != 2 * count:
+        raise RuntimeError(f"set-up failed: {results.failures}, {len(ports)} ports")
+    return uacs, calls, ports
+
+
+async def end_calls(calls: list[tuple[Uac, Call]]) -> None:
+    for chunk in range(0, len(calls), 200):
+        for uac, call in calls[chunk : chunk + 200]:
+            uac.bye(call)
+        await asyncio.sleep(0.1)
+    await asyncio.wait([c.bye_ok for _, c in calls if c.bye_ok is not None], timeout=30)
+
+
+def check(daemon: Daemon, count: int, sent: int) -> dict[str, float]:
+    received = lost = streams = short = 0
+    for path in (daemon.data_dir / "recordings").glob("*/*/session.json"):
+        document = json.loads(path.read_text())
+        if not str(document["session"]["call_id"]).startswith(f"cap-{count}-"):
+            continue
+        for stream in document["streams"]:
+            streams += 1
+            received += int(stream.get("received", 0))
+            lost += int(stream.get("lost", 0))
+            if abs(float(stream.get("duration") or 0) - sent * 0.02) > 0.04:
+                short += 1
+    return {
+        "streams": streams,
+        "received": received,
+        "expected": 2 * count * sent,
+        "lost": lost,
+        "wrong_duration": short,
+    }
+
+
+async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, float]:
+    uacs, calls, ports = await start_calls(daemon, count)
+    targets = [(port, 0x1000 + i) for i, port in enumerate(ports)]
+    drops0, cpu0, wall0 = rcvbuf_errors(), cpu_seconds(daemon.process.pid), time.time()
+    start_at = time.time() + 0.5
+    sender = multiprocessing.Process(target=send_rtp, args=(targets, seconds, start_at))
+    sender.start()
+    await asyncio.sleep(seconds / 2)
+    rss = rss_mb(daemon.process.pid)
+    await asyncio.to_thread(sender.join)
+    await asyncio.sleep(1.0)  # let the jitter buffers release the last packets
+    cpu = (cpu_seconds(daemon.process.pid) - cpu0) / (time.time() - wall0)
+    drops = rcvbuf_errors() - drops0
+    await end_calls(calls)
+    await asyncio.sleep(2.0)
+    result = check(daemon, count, int(seconds / 0.02))
+    result.update(
+        {
+            "calls": count,
+            "packets_per_s": 2 * count * 50,
+            "kernel_drops": drops,
+            "daemon_cpu_pct": 100 * cpu,
+            "rss_mb": rss,
+        }
+    )
+    for uac in uacs:
+        if uac.transport is not None:
+            uac.transport.close()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", default="100,250,500,1000")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    print(
+        f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+    clean = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = start_daemon(
+            Path(tmp), rtp_range=(20000, 40999), extra_env={"SIPREC_LOG_LEVEL": "WARNING"}
+        )
+        try:
+            for count in [int(c) for c in args.calls.split(",")]:
+                row = asyncio.run(run_level(daemon, count, args.seconds))
+                print(
+                    " ".join(
+                        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                    ),
+                    flush=True,
+                )
+                ok = (
+                    row["lost"] == 0
+                    and row["kernel_drops"] == 0
+                    and row["wrong_duration"] == 0
+                    and row["received"] == row["expected"]
+                )
+                if not ok:
+                    break
+                clean = count
+        finally:
+            print(f"# daemon exit code {daemon.stop(60)}")
+    print(f"largest clean N: {clean}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
