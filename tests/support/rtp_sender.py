@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pylibsrtp
 
 RATE = 8000
 PTIME = 0.02
@@ -69,6 +70,47 @@ def g711_stream(
             )
         )
     return Stream(target, packets)
+
+
+# SDP suite name -> libsrtp profile, written out here rather than taken from the
+# appliance so that a test never checks the receiver against itself.
+SRTP_SUITES = {
+    "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    "AEAD_AES_128_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    "AEAD_AES_256_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+}
+
+
+class SrtpSender:
+    """Protects RTP and RTCP as an SRC would, with the key of its own a=crypto line
+    (RFC 4568: the key in an offer is the offerer's sending key)."""
+
+    def __init__(self, suite: str, key_salt: bytes) -> None:
+        policy = pylibsrtp.Policy(
+            key=key_salt,
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=SRTP_SUITES[suite],
+        )
+        self.session = pylibsrtp.Session(policy)
+
+    def protect(self, packets: Sequence[bytes]) -> list[bytes]:
+        return [bytes(self.session.protect(p)) for p in packets]
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        return bytes(self.session.protect_rtcp(packet))
+
+
+def add_mki(packet: bytes, mki: bytes, tag_length: int) -> bytes:
+    """Insert an MKI field just before the authentication tag (RFC 3711 §3.1, §3.4)."""
+    return packet[:-tag_length] + mki + packet[-tag_length:]
+
+
+def tamper(packet: bytes) -> bytes:
+    """Flip one bit of the last payload byte before the tag: authentication must fail."""
+    data = bytearray(packet)
+    data[-11] ^= 0x01
+    return bytes(data)
 
 
 def impair(

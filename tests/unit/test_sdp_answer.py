@@ -137,13 +137,18 @@ def test_rtcp_mux_answer_has_no_rtcp_port_and_only_offered_rtpmaps() -> None:
     assert answer(offer_of("rtcp_mux.sdp")) == crlf(expected)
 
 
-def test_srtp_offer_is_refused_with_port_zero() -> None:
+def test_srtp_offer_with_mki_is_accepted_with_its_crypto_line() -> None:
+    # RFC 4568 §6.1 example shape: inline key, lifetime 2^20, MKI 1 on 32 bytes.
     [plan] = plan_streams(offer_of("srtp_savp.sdp"))
-    assert plan.accepted is False
-    assert plan.refuse_reason == "SRTP is not supported yet"
-    assert plan.payload_types == ()
-    assert plan.answer_direction == "inactive"
-    assert answer(offer_of("srtp_savp.sdp")) == crlf(HEAD + "m=audio 0 RTP/SAVP 0 101\na=label:1\n")
+    assert plan.accepted is True
+    assert plan.crypto is not None
+    assert (plan.crypto.tag, plan.srtp_suite, plan.crypto.mki) == (
+        1,
+        "AES_CM_128_HMAC_SHA1_80",
+        (1, 32),
+    )
+    assert plan.payload_types == (0, 101)
+    assert plan.answer_direction == "recvonly"
 
 
 def test_video_stream_is_refused_audio_kept() -> None:
@@ -202,8 +207,8 @@ OFFER_HEAD = "v=0\no=- 1 1 IN IP4 h\ns=-\nc=IN IP4 h\nt=0 0\n"
     [
         ("m=audio 0 RTP/AVP 0\n", "stream disabled by the offer"),
         ("m=application 9 UDP/BFCP *\n", "only audio is recorded"),
-        ("m=audio 9 RTP/SAVPF 0\n", "SRTP is not supported yet"),
-        ("m=audio 9 UDP/TLS/RTP/SAVP 0\n", "SRTP is not supported yet"),
+        ("m=audio 9 RTP/SAVPF 0\n", "no usable a=crypto for SRTP"),
+        ("m=audio 9 UDP/TLS/RTP/SAVP 0\n", "DTLS-SRTP is not supported"),
         ("m=audio 9 udp 0\n", "transport udp is not supported"),
         (
             "m=audio 9 RTP/AVP 3 97 101\na=rtpmap:97 iLBC/8000\n"
@@ -445,3 +450,94 @@ def test_plans_are_frozen() -> None:
     with pytest.raises(AttributeError):
         plan.accepted = False  # type: ignore[misc]
     assert replace(plan, accepted=False).accepted is False
+
+
+# ------------------------------------------------------------ SRTP (RFC 4568)
+SRC_KEY = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"  # 30 x "A": the SRC's key
+SRTP_OFFER = OFFER_HEAD + (
+    "m=audio 9 RTP/SAVP 0\na=label:1\n"
+    "a=crypto:1 F8_128_HMAC_SHA1_80 inline:" + SRC_KEY + "\n"
+    "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:" + SRC_KEY + "|2^20\n"
+    "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:" + SRC_KEY + "\n"
+    "a=sendonly\n"
+    "m=audio 11 RTP/AVP 0\na=label:2\na=sendonly\n"
+)
+
+
+def test_srtp_answer_carries_our_key_with_the_first_usable_tag() -> None:
+    from siprec_appliance.sdp.crypto import answer_crypto
+
+    offer = parse(SRTP_OFFER)
+    srtp, plain = plan_streams(offer)
+    assert srtp.accepted and plain.accepted
+    assert srtp.crypto is not None and (srtp.crypto.tag, srtp.srtp_suite) == (
+        2,
+        "AES_CM_128_HMAC_SHA1_32",
+    )
+    assert plain.crypto is None and plain.srtp_suite is None
+    ours = answer_crypto(srtp.crypto, lambda n: bytes([0x42]) * n)
+    sdp = render_answer(
+        offer,
+        [srtp, plain],
+        ports_for([srtp, plain]),
+        address=ADDRESS,
+        origin=new_origin("42", ADDRESS),
+        crypto={0: ours},
+    )
+    expected = HEAD + (
+        "m=audio 40000 RTP/SAVP 0\na=label:1\n"
+        "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC\n"
+        "a=recvonly\n"
+        "m=audio 40004 RTP/AVP 0\na=label:2\na=recvonly\n"
+    )
+    assert bytes(sdp) == crlf(expected)
+    assert SRC_KEY not in bytes(sdp).decode()
+    offer_again = render_offer(
+        [srtp, plain],
+        ports_for([srtp, plain]),
+        address=ADDRESS,
+        origin=new_origin("42", ADDRESS),
+        crypto={0: ours},
+    )
+    assert offer_again.media[0].attribute_values("crypto") == [str(ours)]
+
+
+def test_srtp_stream_without_our_crypto_is_a_local_error() -> None:
+    offer = parse(SRTP_OFFER)
+    plans = plan_streams(offer)
+    origin = new_origin("42", ADDRESS)
+    with pytest.raises(LocalProtocolError):
+        render_answer(offer, plans, ports_for(plans), address=ADDRESS, origin=origin)
+    wrong = plans[0].crypto
+    assert wrong is not None
+    with pytest.raises(LocalProtocolError):
+        render_answer(
+            offer,
+            plans,
+            ports_for(plans),
+            address=ADDRESS,
+            origin=origin,
+            crypto={0: replace(wrong, tag=9)},
+        )
+
+
+def test_savp_with_only_unusable_crypto_is_refused_next_to_a_plain_stream() -> None:
+    offer = parse(SRTP_OFFER.replace("AES_CM_128_HMAC_SHA1_", "NULL_HMAC_SHA1_"))
+    srtp, plain = plan_streams(offer)
+    assert plain.accepted is True
+    assert srtp.accepted is False and srtp.crypto is None
+    assert srtp.refuse_reason == (
+        "no usable a=crypto for SRTP (crypto suite F8_128_HMAC_SHA1_80 is not supported; "
+        "crypto suite NULL_HMAC_SHA1_32 is not supported; "
+        "crypto suite NULL_HMAC_SHA1_80 is not supported)"
+    )
+    refused = SessionDescription.parse(answer(offer)).media[0]
+    assert (refused.port, refused.attributes) == (0, [("label", "1")])
+
+
+def test_crypto_on_a_plain_rtp_offer_is_ignored() -> None:
+    offer = parse(OFFER_HEAD + "m=audio 9 RTP/AVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 "
+                  "inline:" + SRC_KEY + "\n")  # fmt: skip
+    [plan] = plan_streams(offer)
+    assert plan.accepted and plan.crypto is None
+    assert b"crypto" not in answer(offer)

@@ -620,7 +620,12 @@ def test_unknown_required_extension_gets_420() -> None:
     ("body", "warning"),
     [
         (VIDEO_ONLY, "only audio is recorded"),
-        ((DATA / "sdp" / "srtp_savp.sdp").read_bytes(), "SRTP is not supported yet"),
+        (
+            (DATA / "sdp" / "srtp_savp.sdp")
+            .read_bytes()
+            .replace(b"AES_CM_128_HMAC_SHA1_80", b"F8_128_HMAC_SHA1_80"),
+            "no usable a=crypto for SRTP (crypto suite F8_128_HMAC_SHA1_80 is not supported)",
+        ),
     ],
 )
 def test_nothing_recordable_gets_488_with_warning(body: bytes, warning: str) -> None:

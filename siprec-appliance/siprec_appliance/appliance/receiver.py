@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
+import pylibsrtp
 
 from siprec_appliance.codecs import Decoder, decoder_for
 from siprec_appliance.rtp import (
@@ -49,6 +50,7 @@ from siprec_appliance.rtp import (
     r_factor,
 )
 from siprec_appliance.sdp.answer import StreamPlan
+from siprec_appliance.sdp.crypto import SUITES, CryptoAttribute
 
 log = logging.getLogger("siprec.media")
 
@@ -62,6 +64,35 @@ SSRC_PROBATION = 5  # packets a new SSRC must send before it is taken
 
 Address = tuple[Any, ...]
 Arrival = tuple[bytes, Address, float]
+
+# SDP crypto suite (RFC 4568 §6.2, RFC 7714 §14.2) -> libsrtp profile.
+SRTP_PROFILES = {
+    "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    "AEAD_AES_128_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    "AEAD_AES_256_GCM": pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+}
+# libsrtp's error texts (pylibsrtp.Error) for the two counted refusals.
+_AUTH_FAILURE = "authentication failure"
+_REPLAY = ("replay check failed (bad index)", "replay check failed (index too old)")
+
+
+def srtp_session(crypto: CryptoAttribute) -> pylibsrtp.Session:
+    """An inbound SRTP/SRTCP context keyed with the SRC's offered master key.
+
+    RFC 4568 §6.1: the key of an ``a=crypto`` line is its sender's, so the SRC's
+    offer carries the key of the media we receive. One context serves every SSRC
+    of the stream (libsrtp ``ssrc_any_inbound``) and both SRTP and SRTCP, which
+    derive their own session keys from the same master key (RFC 3711 §4.3).
+    """
+    policy = pylibsrtp.Policy(
+        key=crypto.key_salt,
+        ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+        srtp_profile=SRTP_PROFILES[crypto.suite],
+    )
+    if crypto.window_size is not None:
+        policy.window_size = crypto.window_size  # RFC 4568 §6.3.7 WSH
+    return pylibsrtp.Session(policy)
 
 
 class AudioSink(Protocol):
@@ -169,6 +200,8 @@ class StreamRecorder:
                 "not_decoded",
                 "unknown_payload_type",
                 "corrupt_payloads",
+                "srtp_auth_failures",
+                "srtp_replays",
             ),
             0,
         )
@@ -182,6 +215,9 @@ class StreamRecorder:
         self.encodings: dict[int, str] = {}
         self._codecs: dict[int, tuple[str, str | None]] = {}
         self._event_rate = G711_RATE
+        self._crypto: CryptoAttribute | None = None
+        self._srtp: pylibsrtp.Session | None = None
+        self._mki: tuple[int, int] | None = None
         self.set_plan(plan)
         self.timeline = StreamTimeline(
             self.clock_rate,
@@ -197,6 +233,10 @@ class StreamRecorder:
         A payload type keeps its decoder (and its state) while its codec and fmtp
         stay the same across re-INVITEs.
         """
+        if plan.crypto != self._crypto:  # RFC 4568 §7.1.4: new key, new context
+            self._crypto = plan.crypto
+            self._srtp = None if plan.crypto is None else srtp_session(plan.crypto)
+            self._mki = None if plan.crypto is None else plan.crypto.mki
         fmtps = dict(plan.fmtps)
         codecs = {
             pt: (codec, fmtps.get(pt))
@@ -243,9 +283,14 @@ class StreamRecorder:
     def process(self, batch: Iterable[Arrival], now: float) -> None:
         """Everything one socket received since the last call, then jitter timeouts."""
         released: list[tuple[Released, float]] = []
-        for data, addr, arrival in batch:
-            if is_rtcp(data):  # RFC 5761 §4: RTCP multiplexed on the RTP port
-                self._rtcp(data, addr)
+        for raw, addr, arrival in batch:
+            if is_rtcp(raw):  # RFC 5761 §4: RTCP multiplexed on the RTP port
+                self._rtcp(raw, addr)
+                continue
+            # RFC 3711 §3.3: authenticate and decrypt first; nothing unauthenticated
+            # may latch the source, lock the SSRC or reach the jitter buffer.
+            data = raw if self._srtp is None else self._unprotect(raw, rtcp=False)
+            if data is None:
                 continue
             try:
                 packet = RtpPacket.parse(data)
@@ -301,9 +346,56 @@ class StreamRecorder:
         self._ssrc_seen = arrival
         return taken
 
-    def _rtcp(self, data: bytes, addr: Address) -> None:
+    def _unprotect(self, data: bytes, *, rtcp: bool) -> bytes | None:
+        """SRTP/SRTCP to RTP/RTCP (RFC 3711 §3.3, §3.4); None when the packet is dropped.
+
+        Authentication failures and replays (RFC 3711 §3.3.2) are counted apart;
+        anything else libsrtp refuses (too short, unknown context) counts as
+        malformed.
+        """
+        assert self._srtp is not None
+        if self._mki is not None:
+            stripped = self._strip_mki(data, rtcp=rtcp)
+            if stripped is None:
+                return None
+            data = stripped
+        try:
+            return self._srtp.unprotect_rtcp(data) if rtcp else self._srtp.unprotect(data)
+        except pylibsrtp.Error as exc:
+            message = str(exc)
+            if message == _AUTH_FAILURE:
+                self.counters["srtp_auth_failures"] += 1
+            elif message in _REPLAY:
+                self.counters["srtp_replays"] += 1
+            else:
+                self.counters["malformed"] += 1
+        except ValueError:  # longer than pylibsrtp's 1500-byte buffer
+            self.counters["malformed"] += 1
+        return None
+
+    def _strip_mki(self, data: bytes, *, rtcp: bool) -> bytes | None:
+        """Take the MKI out (RFC 3711 §3.1, §3.4: it sits just before the auth tag,
+        and is not authenticated); libsrtp is set up without one. A packet with
+        another MKI was protected with a key we do not have."""
+        assert self._mki is not None and self._crypto is not None
+        value, length = self._mki
+        tag = SUITES[self._crypto.suite].tag_length
+        header = 8 + 4 if rtcp else 12  # RTCP header + SRTCP index, or RTP header
+        if len(data) < header + length + tag:
+            self.counters["malformed"] += 1
+            return None
+        end = len(data) - tag
+        if int.from_bytes(data[end - length : end], "big") != value:
+            self.counters["srtp_auth_failures"] += 1
+            return None
+        return data[: end - length] + data[end:]
+
+    def _rtcp(self, raw: bytes, addr: Address) -> None:
         if self.source is not None and addr[0] != self.source[0]:
             self.counters["foreign_source"] += 1
+            return
+        data = raw if self._srtp is None else self._unprotect(raw, rtcp=True)  # §3.4
+        if data is None:
             return
         try:
             packets = parse_compound(data)
@@ -427,6 +519,7 @@ class StreamRecorder:
             "index": self.index,
             "label": self.label,
             "codecs": sorted(set(self.encodings.values())),
+            "srtp_suite": None if self._crypto is None else self._crypto.suite,
             "source": None if self.source is None else f"{self.source[0]}:{self.source[1]}",
             "ssrc": stats.ssrc,
             "received": stats.received,
@@ -444,3 +537,20 @@ class StreamRecorder:
             "pauses": self.pauses,
             "dtmf": self.dtmf_events,
         }
+
+    @property
+    def start_wall_time(self) -> float | None:
+        """Wall-clock time (Unix seconds) of sample offset 0 of this stream's file.
+
+        From the latest RTCP SR of the current SSRC when there is one (the sender's
+        clock: ``timeline.wall_clock_source == "rtcp"``), else the arrival time of the
+        first packet (``timeline.origin_arrival``). None before the first packet.
+        """
+        timeline = self.timeline
+        if timeline.ssrc is None:
+            return None
+        if timeline.wall_clock_source == "arrival":
+            return timeline.origin_arrival
+        # The current sub-timeline starts at output offset _base_offset with RTP _base_ts.
+        base_wall = timeline.map_rtp_to_wall(timeline._base_ts)
+        return base_wall - timeline._base_offset / self.sample_rate

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ class Appliance:
             config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
         )
         self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
-        self.core = SrsCore(srs_settings(config), self.allocator)
+        # SRTP master keys of our SDP answers (RFC 4568) come from the OS CSPRNG.
+        self.core = SrsCore(srs_settings(config), self.allocator, key_source=os.urandom)
         self.transports = self._make_transports()
         await self.transports.start()
         log.info(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from siprec_appliance.errors import LocalProtocolError
 from siprec_appliance.sdp.codecs import is_auxiliary, is_recordable, resolve_rtpmap
+from siprec_appliance.sdp.crypto import CryptoAttribute, choose_crypto
 from siprec_appliance.sdp.model import (
     Connection,
     MediaDescription,
@@ -32,6 +33,8 @@ __all__ = [
 
 # RFC 3551 and RFC 4585: the plain RTP profiles we can receive.
 _RTP_PROFILES = frozenset({"RTP/AVP", "RTP/AVPF"})
+# RFC 3711 §12 and RFC 5124: SRTP, keyed by SDES (RFC 4568) when a=crypto says so.
+_SRTP_PROFILES = frozenset({"RTP/SAVP", "RTP/SAVPF"})
 
 # RFC 3264 §6.1: a recorder only receives, so it answers recvonly to a peer that
 # sends, and inactive to a peer that does not.
@@ -61,6 +64,8 @@ class StreamPlan:
     has no payload types and ``answer_direction`` "inactive". ``fmtps`` and
     ``ptime`` are echoed from the offer; ``dropped_codecs`` lists offered codecs that
     were left out because the recorder cannot decode them (worth a log line).
+    ``crypto`` is the SRC's offered ``a=crypto`` line we accepted (RFC 4568): its key
+    is the one the SRC sends with, so the one to decrypt with; None for plain RTP.
     """
 
     index: int
@@ -79,6 +84,12 @@ class StreamPlan:
     fmtps: tuple[tuple[int, str], ...] = ()
     ptime: str | None = None
     dropped_codecs: tuple[str, ...] = ()
+    crypto: CryptoAttribute | None = None
+
+    @property
+    def srtp_suite(self) -> str | None:
+        """The SRTP crypto suite of the stream, or None for plain RTP (no key)."""
+        return None if self.crypto is None else self.crypto.suite
 
 
 def new_origin(session_id: str, address: str) -> Origin:
@@ -98,11 +109,13 @@ def render_answer(
     *,
     address: str,
     origin: Origin,
+    crypto: Mapping[int, CryptoAttribute] | None = None,
 ) -> SessionDescription:
     """The answer to ``offer``: one ``m=`` per offered one, same order (RFC 3264 §6).
 
     ``ports`` maps each accepted plan's index to its local ports. ``a=rtpmap`` is sent
-    for kept payload types the offer described with an rtpmap.
+    for kept payload types the offer described with an rtpmap. ``crypto`` maps each
+    accepted SRTP plan's index to our own ``a=crypto`` (see :func:`answer_crypto`).
     """
     if len(plans) != len(offer.media):
         raise LocalProtocolError(
@@ -113,7 +126,8 @@ def render_answer(
         _check_index(plan, position)
         if plan.accepted:
             explicit = frozenset(offered.rtpmaps)
-            media.append(_accepted_media(plan, _ports_for(plan, ports), explicit))
+            ours = _crypto_for(plan, crypto or {})
+            media.append(_accepted_media(plan, _ports_for(plan, ports), explicit, ours))
         else:
             media.append(_refused_media(plan))
     return _session(media, address, origin)
@@ -125,18 +139,21 @@ def render_offer(
     *,
     address: str,
     origin: Origin,
+    crypto: Mapping[int, CryptoAttribute] | None = None,
 ) -> SessionDescription:
     """Our current view as an offer (RFC 3261 §14.2, RFC 3264 §8), from plans only.
 
     Same shape as the answer, but every kept payload type gets an ``a=rtpmap``
     regenerated from ``plan.codecs``; refused streams stay at port 0 (RFC 3264 §8.2).
+    An SRTP stream offers our current ``a=crypto`` (same tag and suite, RFC 4568 §7.1.4).
     """
     media: list[MediaDescription] = []
     for position, plan in enumerate(plans):
         _check_index(plan, position)
         if plan.accepted:
             every = frozenset(plan.payload_types)
-            media.append(_accepted_media(plan, _ports_for(plan, ports), every))
+            ours = _crypto_for(plan, crypto or {})
+            media.append(_accepted_media(plan, _ports_for(plan, ports), every, ours))
         else:
             media.append(_refused_media(plan))
     return _session(media, address, origin)
@@ -146,6 +163,12 @@ def _plan_stream(offer: SessionDescription, index: int, media: MediaDescription)
     offered_direction = offer.effective_direction(media)
     kept, dropped = _select_codecs(media)
     reason = _refusal(media)
+    crypto: CryptoAttribute | None = None
+    if reason is None and media.proto.upper() in _SRTP_PROFILES:
+        crypto, skipped = choose_crypto(media.attribute_values("crypto"))
+        if crypto is None:
+            # RFC 4568 §7.1.2: no acceptable crypto line, so the stream is refused.
+            reason = "no usable a=crypto for SRTP" + (f" ({'; '.join(skipped)})" if skipped else "")
     if reason is None and not any(is_recordable(m) for m in kept):
         reason = f"no recordable codec in the offer: {_describe_offer(media)}"
     accepted = reason is None
@@ -170,6 +193,7 @@ def _plan_stream(offer: SessionDescription, index: int, media: MediaDescription)
         fmtps=tuple((pt, fmtps[pt]) for pt in kept_pts if pt in fmtps),
         ptime=media.attribute("ptime") if accepted else None,
         dropped_codecs=tuple(dropped) if accepted else (),
+        crypto=crypto if accepted else None,
     )
 
 
@@ -180,10 +204,10 @@ def _refusal(media: MediaDescription) -> str | None:
     if media.media.lower() != "audio":
         return "only audio is recorded"
     proto = media.proto.upper()
-    if proto in _RTP_PROFILES:
+    if proto in _RTP_PROFILES or proto in _SRTP_PROFILES:
         return None
-    if "SAVP" in proto:  # RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVP(F) (RFC 3711, 5764)
-        return "SRTP is not supported yet"
+    if "SAVP" in proto:  # UDP/TLS/RTP/SAVP(F) (RFC 5764)
+        return "DTLS-SRTP is not supported"
     return f"transport {media.proto} is not supported"
 
 
@@ -233,8 +257,22 @@ def _ports_for(plan: StreamPlan, ports: Mapping[int, PortPair]) -> PortPair:
     return pair
 
 
+def _crypto_for(plan: StreamPlan, crypto: Mapping[int, CryptoAttribute]) -> CryptoAttribute | None:
+    if plan.crypto is None:
+        return None
+    ours = crypto.get(plan.index)
+    if ours is None:
+        raise LocalProtocolError(f"no a=crypto of ours for SRTP stream {plan.index}")
+    if ours.tag != plan.crypto.tag or ours.suite != plan.crypto.suite:
+        raise LocalProtocolError(f"our a=crypto for stream {plan.index} is not the accepted one")
+    return ours
+
+
 def _accepted_media(
-    plan: StreamPlan, pair: PortPair, rtpmap_pts: frozenset[int]
+    plan: StreamPlan,
+    pair: PortPair,
+    rtpmap_pts: frozenset[int],
+    crypto: CryptoAttribute | None = None,
 ) -> MediaDescription:
     attributes: list[tuple[str, str | None]] = []
     if plan.label is not None:
@@ -251,6 +289,8 @@ def _accepted_media(
     elif pair.rtcp is not None and (plan.rtcp_attribute or pair.rtcp != pair.rtp + 1):
         # RFC 3605 §2.1: needed whenever RTCP is not on RTP port + 1.
         attributes.append(("rtcp", str(pair.rtcp)))
+    if crypto is not None:
+        attributes.append(("crypto", str(crypto)))  # RFC 4568 §5.1.2: the accepted tag
     attributes.append((plan.answer_direction, None))
     return MediaDescription(
         media=plan.media,

@@ -8,6 +8,7 @@ adds one; a new stream gets a fresh port; ``a=inactive`` pauses a stream and
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from siprec_appliance.errors import SdpError, SipProtocolError
@@ -18,7 +19,12 @@ from siprec_appliance.sdp.answer import (
     render_answer,
     render_offer,
 )
-from siprec_appliance.sdp.model import SessionDescription
+from siprec_appliance.sdp.crypto import (
+    CryptoAttribute,
+    answer_crypto,
+    unusable_reason,
+)
+from siprec_appliance.sdp.model import MediaDescription, SessionDescription
 from siprec_appliance.sip.message import Request
 from siprec_appliance.sip.multipart import BodyPart, split_body
 from siprec_appliance.siprec.session import RecordingSession, StreamState
@@ -72,8 +78,26 @@ def allocate_streams(
                 fresh.append(port)
         paused = plan.offered_direction in PAUSED_DIRECTIONS
         packets = previous.packets if previous is not None and previous.port == port else 0
-        streams.append(StreamState(plan, port, paused, packets))
+        local = _local_crypto(core, plan, previous, port)
+        streams.append(StreamState(plan, port, paused, packets, local))
     return streams
+
+
+def _local_crypto(
+    core: SrsCore, plan: StreamPlan, previous: StreamState | None, port: int | None
+) -> CryptoAttribute | None:
+    """Our key for an SRTP stream: kept while the SRC keeps its crypto line and the
+    stream its port, else fresh (RFC 4568 §7.1.4: a changed offer means new keys)."""
+    if plan.crypto is None or port is None:
+        return None
+    if (
+        previous is not None
+        and previous.local_crypto is not None
+        and previous.port == port
+        and previous.plan.crypto == plan.crypto
+    ):
+        return previous.local_crypto
+    return answer_crypto(plan.crypto, core.key_source)
 
 
 def release_unused(
@@ -83,6 +107,10 @@ def release_unused(
     for stream in old:
         if stream.port is not None and stream.port not in kept:
             core.ports.release(stream.port, now)
+
+
+def _crypto(session: RecordingSession) -> dict[int, CryptoAttribute]:
+    return {s.plan.index: s.local_crypto for s in session.streams if s.local_crypto is not None}
 
 
 def _ports(session: RecordingSession) -> dict[int, PortPair]:
@@ -106,14 +134,25 @@ def _versioned(session: RecordingSession, sdp: SessionDescription) -> bytes:
 def answer_body(session: RecordingSession, offer: SessionDescription) -> bytes:
     plans = [s.plan for s in session.streams]
     sdp = render_answer(
-        offer, plans, _ports(session), address=session.media_address, origin=session.origin
+        offer,
+        plans,
+        _ports(session),
+        address=session.media_address,
+        origin=session.origin,
+        crypto=_crypto(session),
     )
     return _versioned(session, sdp)
 
 
 def offer_body(session: RecordingSession) -> bytes:
     plans = [s.plan for s in session.streams]
-    sdp = render_offer(plans, _ports(session), address=session.media_address, origin=session.origin)
+    sdp = render_offer(
+        plans,
+        _ports(session),
+        address=session.media_address,
+        origin=session.origin,
+        crypto=_crypto(session),
+    )
     return _versioned(session, sdp)
 
 
@@ -153,7 +192,39 @@ def apply_ack_answer(core: SrsCore, session: RecordingSession, ack: Request, now
             core.ports.release(stream.port, now)
             stream.port = None
         stream.paused = answer.effective_direction(desc) in PAUSED_DIRECTIONS
+        _take_answer_crypto(session, stream, desc)
     _report_changes(core, session, was_paused, session.streams)
+
+
+def _take_answer_crypto(
+    session: RecordingSession, stream: StreamState, desc: MediaDescription
+) -> None:
+    """The SRC's key in its answer to our offer (RFC 4568 §7.1.3): the line with our tag.
+
+    Without a usable one the stream keeps the SRC's previous key.
+    """
+    ours = stream.local_crypto
+    if ours is None or stream.plan.crypto is None:
+        return
+    for value in desc.attribute_values("crypto"):
+        try:
+            theirs = CryptoAttribute.parse(value)
+        except SdpError:
+            continue
+        if theirs.tag != ours.tag or theirs.suite != ours.suite:
+            continue
+        reason = unusable_reason(theirs)
+        if reason is None:
+            stream.plan = replace(stream.plan, crypto=theirs)
+            return
+        log.warning("session %s stream %d: %s", session.id, stream.plan.index, reason)
+        return
+    log.warning(
+        "session %s stream %d: the ACK's answer has no a=crypto with our tag %d",
+        session.id,
+        stream.plan.index,
+        ours.tag,
+    )
 
 
 def _report_changes(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataclasses_json import DataClassJsonMixin
+from dataclasses_json import DataClassJsonMixin, config
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,6 +23,10 @@ class StreamInfo(DataClassJsonMixin):
     direction: str
     paused: bool
     packets: int = 0
+    # RFC 4568 crypto suite of an SRTP stream, never a key; absent for plain RTP.
+    srtp_suite: str | None = field(
+        default=None, metadata=config(exclude=lambda value: value is None)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from siprec_appliance.metadata.state import MetadataState
 from siprec_appliance.sdp.answer import StreamPlan
+from siprec_appliance.sdp.crypto import CryptoAttribute
 from siprec_appliance.sdp.model import Origin, SessionDescription
 from siprec_appliance.sip.dialog import Dialog
 from siprec_appliance.sip.message import Request
@@ -29,12 +30,18 @@ class SessionState(Enum):
 
 @dataclass(slots=True)
 class StreamState:
-    """One ``m=`` line: the plan we answered and the RTP port we hold for it."""
+    """One ``m=`` line: the plan we answered and the RTP port we hold for it.
+
+    ``local_crypto`` is our own ``a=crypto`` of an SRTP stream (RFC 4568 §7.1.2): a
+    fresh key we would send with, kept across re-INVITEs until the SRC rekeys. The
+    key to decrypt with is the SRC's, in ``plan.crypto``. Neither reaches the API.
+    """
 
     plan: StreamPlan
     port: int | None
     paused: bool
     packets: int = 0
+    local_crypto: CryptoAttribute | None = None
 
     @property
     def rtcp_port(self) -> int | None:
@@ -52,6 +59,7 @@ class StreamState:
             direction=self.plan.answer_direction if self.port else "inactive",
             paused=self.paused,
             packets=self.packets,
+            srtp_suite=self.plan.srtp_suite,
         )
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from siprec_appliance.errors import SdpError, SipProtocolError
 from siprec_appliance.metadata.state import snapshot_request_body
 from siprec_appliance.sdp.answer import new_origin, plan_streams
+from siprec_appliance.sdp.crypto import KeySource
 from siprec_appliance.sdp.model import SessionDescription
 from siprec_appliance.sip.dialog import Dialog
 from siprec_appliance.sip.message import (
@@ -75,9 +76,13 @@ class SrsCore(UserAgentCore):
         ports: PortAllocator,
         *,
         rng: random.Random | None = None,
+        key_source: KeySource | None = None,
     ) -> None:
         super().__init__(settings, rng=rng)
         self.ports = ports
+        # SRTP master keys of our answers (RFC 4568): never from ``rng``, which tests
+        # seed. The appliance passes os.urandom; the default is the same CSPRNG.
+        self.key_source: KeySource = key_source or random.SystemRandom().randbytes
         self.draining = False
         self._events: deque[Event] = deque()
         self._dialogs: dict[DialogKey, RecordingSession] = {}
