@@ -37,6 +37,7 @@ __all__ = [
     "LoggingConfig",
     "MediaConfig",
     "MetadataConfig",
+    "RecordingConfig",
     "RulesConfig",
     "SipConfig",
     "StorageConfig",
@@ -136,6 +137,27 @@ class MetadataConfig:
     request_snapshots: bool = True
 
 
+RECORDING_FORMATS = ("wav", "flac", "opus", "mp3")
+PAUSE_MODES = ("silence", "cut")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingConfig:
+    """What is written for each recording session (see ``appliance/mixdown.py``).
+
+    ``format`` is the combined file's format (``wav``: 16-bit PCM, ``flac``, ``opus``
+    in Ogg, ``mp3``); the per-stream files are always 16-bit PCM WAV, written while
+    the call runs. ``per_stream: false`` removes them once the combined file is
+    written (never when it failed). ``pauses``: a paused span (RFC 7866 §7.1.1) is
+    ``silence`` in the combined file, or ``cut`` out of it when every stream is paused.
+    """
+
+    format: str = "wav"
+    combined: bool = True
+    per_stream: bool = True
+    pauses: str = "silence"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingConfig:
     """Logging of the appliance."""
@@ -154,6 +176,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
 
 
 # --------------------------------------------------------------------------------------
@@ -605,6 +628,7 @@ def _build_config(data: Mapping[str, Any]) -> Config:
         rules=_build(RulesConfig, data.get("rules"), {"dir": Path}),
         logging=_build(LoggingConfig, data.get("logging"), {}),
         metadata=_build(MetadataConfig, data.get("metadata"), {}),
+        recording=_build(RecordingConfig, data.get("recording"), {}),
     )
 
 

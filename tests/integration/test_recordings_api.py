@@ -347,11 +347,11 @@ def test_real_call_is_cataloged_served_and_downloaded(
         body = fetch(port, token=token, path=f"/api/recordings/{recording_id}").body
         assert body["call_id"] == "cat-1"
         assert body["reason"] == "BYE from the SRC"
-        assert [f["label"] for f in body["files"]] == ["1", "2"]
-        contents = []
-        for entry in body["files"]:
-            data = (daemon.data_dir / entry["path"]).read_bytes()
-            contents.append(data)
+        # The combined file (stream index -1) comes first and is the default audio.
+        assert [f["label"] for f in body["files"]] == ["combined", "1", "2"]
+        combined, *contents = [(daemon.data_dir / f["path"]).read_bytes() for f in body["files"]]
+        assert (body["files"][0]["channels"], body["files"][0]["format"]) == (2, "wav")
+        for entry, data in zip(body["files"], [combined, *contents], strict=True):
             assert entry["sha256"] == hashlib.sha256(data).hexdigest()
             assert entry["size"] == len(data)
             assert entry["duration"] == pytest.approx(1.0, abs=0.05)
@@ -363,13 +363,14 @@ def test_real_call_is_cataloged_served_and_downloaded(
 
         audio = f"/api/recordings/{recording_id}/audio"
         full = fetch(port, token=token, path=audio)
-        assert (full.status, full.raw) == (200, contents[0])
+        assert (full.status, full.raw) == (200, combined)
+        assert fetch(port, token=token, path=audio + "?leg=1").raw == contents[0]
         assert fetch(port, token=token, path=audio + "?leg=2").raw == contents[1]
         head = fetch(port, token=token, path=audio, headers={"Range": "bytes=0-99"})
-        assert (head.status, len(head.raw), head.raw) == (206, 100, contents[0][:100])
-        assert head.headers["content-range"] == f"bytes 0-99/{len(contents[0])}"
+        assert (head.status, len(head.raw), head.raw) == (206, 100, combined[:100])
+        assert head.headers["content-range"] == f"bytes 0-99/{len(combined)}"
         too_far = fetch(
-            port, token=token, path=audio, headers={"Range": f"bytes={len(contents[0]) + 1}-"}
+            port, token=token, path=audio, headers={"Range": f"bytes={len(combined) + 1}-"}
         )
         assert_json_error(too_far, 416)
         assert "'limit'" in assert_json_error(

@@ -14,6 +14,7 @@ from siprec_appliance.config import (
     Config,
     HttpConfig,
     MediaConfig,
+    RecordingConfig,
     SipConfig,
     TimerConfig,
     TlsConfig,
@@ -161,6 +162,7 @@ def test_schema_is_valid_and_closed_everywhere() -> None:
         ("sip", SipConfig()),
         ("media", MediaConfig()),
         ("http", HttpConfig()),
+        ("recording", RecordingConfig()),
     ],
 )
 def test_schema_defaults_match_the_dataclasses(section: str, instance: Any) -> None:
@@ -266,8 +268,35 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
 
 
 def test_unknown_top_level_section(tmp_path: Path) -> None:
-    path = write(tmp_path, "sip: {}\nrecording:\n  x: 1\n")
-    assert error_of(path).startswith(f"{path}:2: recording: unknown key (allowed: sip, media,")
+    path = write(tmp_path, "sip: {}\ntranscription:\n  x: 1\n")
+    assert error_of(path).startswith(f"{path}:2: transcription: unknown key (allowed: sip, media,")
+
+
+def test_recording_section_defaults_and_values(tmp_path: Path) -> None:
+    assert Config().recording == RecordingConfig(
+        format="wav", combined=True, per_stream=True, pauses="silence"
+    )
+    path = write(
+        tmp_path,
+        "recording:\n  format: opus\n  combined: true\n  per_stream: false\n  pauses: cut\n",
+    )
+    assert load_config(path, {}).recording == RecordingConfig(
+        format="opus", per_stream=False, pauses="cut"
+    )
+    assert load_config(write(tmp_path, "recording:\n"), {}).recording == RecordingConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("recording:\n  format: ogg\n", "recording.format: 'ogg' is not one of"),
+        ("recording:\n  pauses: skip\n", "recording.pauses: 'skip' is not one of"),
+        ("recording:\n  combined: maybe\n", "recording.combined: "),
+    ],
+)
+def test_recording_section_rejects_bad_values(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    assert error_of(path).startswith(f"{path}:2: {problem}")
 
 
 def test_several_errors_reported_together_in_line_order(tmp_path: Path) -> None:

@@ -183,6 +183,7 @@ def test_session_recording_follows_renegotiation(tmp_path: Path) -> None:
     assert document["streams"][1]["file"] == "stream-1-1.wav"  # G.722 stream, no packets sent
     assert json.loads((tmp_path / "s1" / "session.json").read_text())["state"] == "completed"
     assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == [
+        "combined.wav",
         "session.json",
         "stream-0-1.wav",
         "stream-1-1.wav",

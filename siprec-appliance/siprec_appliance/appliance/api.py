@@ -197,6 +197,16 @@ async def get_recording(request: ApiRequest, recording_id: str) -> HTTPResponse:
     return json(body)
 
 
+# Media types of the recording formats (RFC 2361 wav, RFC 7845 ogg, RFC 3003 mpeg).
+AUDIO_TYPES = {
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".mp3": "audio/mpeg",
+}
+
+
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The one range ``(first, last)`` a ``Range`` header asks for, or None for all.
 
@@ -267,7 +277,7 @@ async def recording_audio(request: ApiRequest, recording_id: str) -> None:
         response = await request.respond(
             status=206 if selected is not None else 200,
             headers=headers,
-            content_type="audio/wav",
+            content_type=AUDIO_TYPES.get(audio.path.suffix.lower(), "application/octet-stream"),
         )
         if first:
             await loop.run_in_executor(None, source.seek, first)

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from siprec_appliance.appliance.catalog_index import (
+    COMBINED_INDEX,
+    COMBINED_LABEL,
     CORRELATION_KEYS,
     IndexedRecording,
     read_recording,
@@ -430,7 +432,10 @@ class CatalogStore:
         return [dict(row) for row in rows]
 
     def audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        """The file to play for ``leg`` (a label, else a stream index); default the first."""
+        """The file to play for ``leg`` (a label, else a stream index, or ``combined``).
+
+        Default: the combined file when the recording has one, else the first stream's.
+        """
         files = self._files(recording_id)
         if not files:
             if self._db.execute(
@@ -438,12 +443,14 @@ class CatalogStore:
             ).fetchone():
                 raise AudioNotFoundError(f"recording {recording_id!r} has no audio file")
             raise AudioNotFoundError(f"no recording {recording_id!r}")
-        # TODO(combined audio): once the recorder writes a combined (mixed or stereo)
-        # file, make it the default here and offer the per-stream files as legs.
-        chosen = files[0]
+        combined = [f for f in files if f["stream_index"] == COMBINED_INDEX]
+        streams = [f for f in files if f["stream_index"] != COMBINED_INDEX]
+        chosen = (combined or files)[0]
         if leg is not None:
-            by_label = [f for f in files if f["label"] == leg]
-            by_index = [f for f in files if leg.isdigit() and f["stream_index"] == int(leg)]
+            by_label = [f for f in streams if f["label"] == leg]
+            by_index = [f for f in streams if leg.isdigit() and f["stream_index"] == int(leg)]
+            if leg == COMBINED_LABEL and not by_label:
+                by_label = combined
             if not by_label and not by_index:
                 legs = ", ".join(str(f["label"] or f["stream_index"]) for f in files)
                 raise AudioNotFoundError(f"recording {recording_id!r} has no leg {leg!r} ({legs})")

@@ -4,8 +4,10 @@
 by :mod:`~siprec_appliance.appliance.recording`) and the WAV files next to it into an
 :class:`IndexedRecording`: the status (``recording``, ``complete``, ``interrupted`` or
 ``failed``, with a reason), participants, correlation ids and every file's size,
-format, duration and SHA-256. Everything in ``session.json`` may come from the network
-(SIP headers, metadata), so every value is type-checked and nothing here raises on it.
+format, duration and SHA-256. The combined file (``combined`` in ``session.json``) is
+indexed as stream :data:`COMBINED_INDEX` with the label ``combined``. Everything in
+``session.json`` may come from the network (SIP headers, metadata), so every value is
+type-checked and nothing here raises on it.
 Blocking file I/O: run it off the event loop (the catalog's thread does).
 """
 
@@ -22,7 +24,15 @@ from typing import Any
 
 from siprec_appliance.appliance.recording import SESSION_FILE
 
-__all__ = ["CORRELATION_KEYS", "Fingerprints", "IndexedFile", "IndexedRecording", "read_recording"]
+__all__ = [
+    "COMBINED_INDEX",
+    "COMBINED_LABEL",
+    "CORRELATION_KEYS",
+    "Fingerprints",
+    "IndexedFile",
+    "IndexedRecording",
+    "read_recording",
+]
 
 log = logging.getLogger("siprec.catalog")
 
@@ -46,6 +56,8 @@ CORRELATION_KEYS = (
 _MAX_VALUE = 512  # longer correlation values are not indexed
 _HASH_CHUNK = 1 << 20
 _WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
+COMBINED_INDEX = -1  # the stream_index of the combined file: before every stream
+COMBINED_LABEL = "combined"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +108,26 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _combined_entry(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The combined file as a file entry (its index and label fixed), or None."""
+    combined = _dict(document.get("combined"))
+    if not isinstance(combined.get("file"), str):
+        return None  # not written, or failed ({"error": ...})
+    return {
+        "file": combined["file"],
+        "index": COMBINED_INDEX,
+        "label": COMBINED_LABEL,
+        "format": combined.get("format"),
+        "duration": combined.get("duration"),
+        "sample_rate": combined.get("sample_rate"),
+        "channel_count": combined.get("channel_count"),
+    }
+
+
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -135,12 +167,13 @@ def _index_file(
     path = directory / name
     relative = path.relative_to(data_dir).as_posix()
     label = _text(entry.get("label"))
+    fmt = _text(entry.get("format")) or "wav"
     try:
         stat = path.stat()
         wav = _wav_format(path)
     except OSError:
         return IndexedFile(
-            stream_index=index, label=label, path=relative, format="wav", sample_rate=None,
+            stream_index=index, label=label, path=relative, format=fmt, sample_rate=None,
             channels=None, size=None, sha256=None, duration=_number(entry.get("duration")),
             mtime_ns=None,
         )  # fmt: skip
@@ -148,15 +181,17 @@ def _index_file(
     if final:  # a file still being written changes under the hash
         sha256 = known.get((relative, stat.st_size, stat.st_mtime_ns)) or _sha256(path)
     duration = _number(entry.get("duration"))
+    rate, channels = _int(entry.get("sample_rate")), _int(entry.get("channel_count"))
     if wav is not None:
-        duration = round(max(0, stat.st_size - _WAV_HEADER.size) // (2 * wav[1]) / wav[0], 3)
+        rate, channels = wav
+        duration = round(max(0, stat.st_size - _WAV_HEADER.size) // (2 * channels) / rate, 3)
     return IndexedFile(
         stream_index=index,
         label=label,
         path=relative,
-        format="wav",
-        sample_rate=wav[0] if wav else None,
-        channels=wav[1] if wav else None,
+        format=fmt,
+        sample_rate=rate,
+        channels=channels,
         size=stat.st_size,
         sha256=sha256,
         duration=duration,
@@ -239,9 +274,10 @@ def read_recording(
     facts = _dict(session.get("facts"))
     streams = _list_of_dicts(document.get("streams"))
     final = document.get("state") != "recording" or stale
+    entries = [entry for entry in [_combined_entry(document)] if entry is not None] + streams
     files = [
         indexed
-        for entry in streams
+        for entry in entries
         if (indexed := _index_file(entry, directory, data_dir, known or {}, final)) is not None
     ]
     status, reason = _status(document, files, streams, stale)

@@ -5,7 +5,10 @@ Layout, one directory per recording session::
     {data_dir}/recordings/{YYYY-MM-DD}/{session_id}/
         stream-{index}-{label}.wav            16-bit PCM, one file per m= line
         stream-{index}-{label}.wav.recording  marker: the WAV is still being written
-        session.json                          session snapshot, stream stats, DTMF
+        combined.{wav,flac,opus,mp3}          at the end: all streams time-aligned, one
+                                              channel per participant (see mixdown.py)
+        session.json                          session snapshot, stream stats, DTMF,
+                                              the combined file's channels (``combined``)
 
 Crash safety: :class:`WavWriter` writes the RIFF header at once, with the
 "unknown length" placeholder sizes (0xFFFFFFFF, as FFmpeg writes to a pipe),
@@ -39,7 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from siprec_appliance.appliance.mixdown import MixSource, mixdown, paused_spans, plan_channels
 from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder, audio_format
+from siprec_appliance.config import RecordingConfig
 from siprec_appliance.errors import LocalProtocolError
 from siprec_appliance.siprec.session import StreamState
 
@@ -181,9 +186,12 @@ class SessionRecording:
     :meth:`finish`, when the loop no longer touches this session.
     """
 
-    def __init__(self, session_id: str, directory: Path) -> None:
+    def __init__(
+        self, session_id: str, directory: Path, settings: RecordingConfig | None = None
+    ) -> None:
         self.session_id = session_id
         self.directory = directory
+        self.settings = settings if settings is not None else RecordingConfig()
         self.recorders: dict[int, StreamRecorder] = {}
         self.writers: dict[int, WavWriter] = {}
         self.receivers: list[StreamReceiver] = []
@@ -278,13 +286,82 @@ class SessionRecording:
         write_json(self.directory / SESSION_FILE, document)
 
     def close(self, document: dict[str, Any]) -> None:
-        """Blocking: finalise every file, then write ``session.json``."""
+        """Blocking: finalise every file, build the combined file, write ``session.json``."""
         for writer in self.writers.values():
             try:
                 writer.close()
             except OSError as exc:
                 log.error("session %s: cannot finish %s: %s", self.session_id, writer.path, exc)
+        if self.settings.combined and self.writers:
+            try:
+                self.combine(document)
+            except Exception as exc:  # never lose the call over it: the stream files stay
+                log.error("session %s: no combined file: %s", self.session_id, exc)
+                document["combined"] = {"error": str(exc) or type(exc).__name__}
         self.write_document(document)
+
+    def mix_sources(self) -> tuple[list[MixSource], str]:
+        """Each written stream's file, start and paused spans, and the clock used.
+
+        The clock is the senders' (RTCP SR, :attr:`StreamRecorder.start_wall_time`) when
+        every stream that had audio has an SR, else ours (arrival of each stream's first
+        packet, which is its sample 0). Pause events carry our time; they are moved
+        onto the chosen clock by the stream's difference between the two.
+        """
+        started = [
+            self.recorders[i] for i in self.writers if self.recorders[i].timeline.ssrc is not None
+        ]
+        rtcp = bool(started) and all(r.timeline.wall_clock_source == "rtcp" for r in started)
+        sources = []
+        for index, writer in sorted(self.writers.items()):
+            recorder = self.recorders[index]
+            arrival = recorder.timeline.origin_arrival
+            start = recorder.start_wall_time if rtcp else arrival
+            shift = start - arrival if start is not None and arrival is not None else 0.0
+            paused = tuple((a + shift, b + shift) for a, b in paused_spans(recorder.pauses))
+            sources.append(MixSource(index=index, path=writer.path, start=start, paused=paused))
+        return sources, "rtcp" if rtcp else "arrival"
+
+    def combine(self, document: dict[str, Any]) -> None:
+        """Write the combined file and note it in ``document`` (blocking).
+
+        Raises what :func:`~siprec_appliance.appliance.mixdown.mixdown` raises; the
+        per-stream files are removed (``per_stream: false``) only after success.
+        """
+        settings = self.settings
+        session = document.get("session")
+        facts = session.get("facts") if isinstance(session, dict) else None
+        rows = facts.get("participants") if isinstance(facts, dict) else None
+        if not isinstance(rows, list):  # no facts: the snapshot's participant views
+            rows = session.get("participants") if isinstance(session, dict) else None
+        participants = [row for row in rows if isinstance(row, dict)] if rows else []
+        sources, clock = self.mix_sources()
+        plan = plan_channels(participants, sorted(self.writers))
+        result = mixdown(sources, plan, self.directory, fmt=settings.format, pauses=settings.pauses)
+        document["combined"] = {**result.to_dict(), "clock": clock}
+        if result.requested_format != result.format:
+            log.warning(
+                "session %s: %d channels do not fit %s; combined file is %s",
+                self.session_id,
+                result.channel_count,
+                result.requested_format,
+                result.format,
+            )
+        if not settings.per_stream:
+            self._remove_stream_files(document)
+
+    def _remove_stream_files(self, document: dict[str, Any]) -> None:
+        removed = set()
+        for index, writer in self.writers.items():
+            try:
+                writer.path.unlink(missing_ok=True)
+                removed.add(index)
+            except OSError as exc:
+                log.error("session %s: cannot remove %s: %s", self.session_id, writer.path, exc)
+        for entry in document.get("streams") or []:
+            if isinstance(entry, dict) and entry.get("index") in removed:
+                entry["file"] = None
+                entry["file_removed"] = "per_stream is off: the audio is in the combined file"
 
 
 # ------------------------------------------------------------------ recovery

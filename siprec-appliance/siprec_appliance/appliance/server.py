@@ -260,7 +260,7 @@ class Appliance:
         directory = session_directory(
             self.config.storage.data_dir, session_id, session.created_at + self._offset()
         )
-        recording = SessionRecording(session_id, directory)
+        recording = SessionRecording(session_id, directory, self.config.recording)
         try:
             recording.update(session.streams, self.allocator.receivers)
             recording.write_document(self._session_document(recording, "recording"))

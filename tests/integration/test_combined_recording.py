@@ -1,0 +1,149 @@
+"""The combined recording end to end: two legs, one starting later, on their channels.
+
+The metadata says the caller (first participant) sends the second m= line, so the
+test also proves that channels follow participants, not m= order. The callee's
+stream starts first; the caller's about 300 ms later.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from support.daemon import Daemon, SipClient, establish_call, running_daemon
+from support.rtp_sender import g711_stream, send_paced
+from support.src import BOUNDARY, multipart, sdp
+
+pytestmark = pytest.mark.integration
+SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
+TOLERANCE = 0.02  # seconds: the issue's bound for duration and alignment
+SECONDS = 2.0
+DELAY = 0.3
+
+METADATA = b"""<?xml version="1.0" encoding="UTF-8"?>
+<recording xmlns="urn:ietf:params:xml:ns:recording:1">
+  <datamode>complete</datamode>
+  <session session_id="c0mb"><sipSessionID>abc</sipSessionID></session>
+  <participant participant_id="p1"><nameID aor="sip:alice@example.com"/></participant>
+  <participant participant_id="p2"><nameID aor="sip:bob@example.com"/></participant>
+  <stream stream_id="s1" session_id="c0mb"><label>1</label></stream>
+  <stream stream_id="s2" session_id="c0mb"><label>2</label></stream>
+  <participantstreamassoc participant_id="p1">
+    <send>s2</send><recv>s1</recv>
+  </participantstreamassoc>
+  <participantstreamassoc participant_id="p2">
+    <send>s1</send><recv>s2</recv>
+  </participantstreamassoc>
+</recording>
+"""
+
+
+def _session_dir(daemon: Daemon) -> Path:
+    found = sorted((daemon.data_dir / "recordings").glob("*/*"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _wait_for(predicate: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _decode(path: Path) -> tuple[int, np.ndarray]:
+    """(rate, samples shaped (frames, channels)) as FFmpeg decodes the file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        channels = stream.codec_context.layout.nb_channels
+        parts = [f.to_ndarray().reshape(-1, channels) for f in container.decode(stream)]
+        return stream.rate, np.concatenate(parts).astype(np.float64)
+
+
+def _peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def _envelope(samples: np.ndarray, rate: int) -> np.ndarray:
+    """1 where the tone sounds (5 ms moving peak over a threshold), else 0."""
+    window = max(1, rate // 200)
+    loud = np.abs(samples) > 1000
+    return (np.convolve(loud, np.ones(window), mode="same") > 0).astype(np.float64)
+
+
+def _lag(late: np.ndarray, early: np.ndarray, rate: int) -> float:
+    """Seconds by which ``late`` follows ``early``: the peak of their cross-correlation."""
+    size = 2 * len(late)  # zero padding: no wrap-around
+    spectrum = np.fft.rfft(late, size) * np.conj(np.fft.rfft(early, size))
+    shift = int(np.argmax(np.fft.irfft(spectrum, size)))
+    if shift > len(late):
+        shift -= size
+    return shift / rate
+
+
+def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> None:
+    with running_daemon(tmp_path) as daemon:
+        client = SipClient(daemon.sip_port)
+        try:
+            body = multipart(sdp(), METADATA)
+            call = establish_call(client, body, SIPREC_TYPE, call_id="combined-1")
+            ports = [int(p) for p in re.findall(rb"^m=audio (\d+) ", call.answer.body, re.M)]
+            assert len(ports) == 2 and all(ports), call.answer.text()
+            callee = g711_stream(("127.0.0.1", ports[0]), 440, SECONDS, ssrc=0x1111)
+            caller = g711_stream(("127.0.0.1", ports[1]), 1000, SECONDS, ssrc=0x2222)
+            started: dict[str, float] = {}
+
+            def send(name: str, stream: object) -> None:
+                started[name] = time.monotonic()
+                send_paced([stream])  # type: ignore[list-item]
+
+            first = threading.Thread(target=send, args=("callee", callee))
+            first.start()
+            time.sleep(DELAY)
+            send("caller", caller)
+            first.join(5)
+            time.sleep(0.2)
+            assert call.bye().status == 200
+            directory = _session_dir(daemon)
+            document_path = directory / "session.json"
+            _wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
+        finally:
+            client.close()
+    delay = started["caller"] - started["callee"]
+    assert delay == pytest.approx(DELAY, abs=0.05)  # what the sender really did
+
+    document = json.loads(document_path.read_text())
+    combined = document["combined"]
+    assert combined["file"] == "combined.wav" and combined["format"] == "wav"
+    assert combined["clock"] == "arrival" and combined["channel_count"] == 2
+    assert [(c["channel"], c["role"], c["aor"], c["streams"]) for c in combined["channels"]] == [
+        (0, "caller", "sip:alice@example.com", [1]),
+        (1, "callee", "sip:bob@example.com", [0]),
+    ]
+    assert combined["offsets"]["1"] - combined["offsets"]["0"] == pytest.approx(delay, abs=0.02)
+
+    rate, samples = _decode(directory / combined["file"])
+    assert rate == 8000 and samples.shape[1] == 2
+    left, right = samples[:, 0], samples[:, 1]
+    # Each tone on its channel: the caller's 1000 Hz left, the callee's 440 Hz right.
+    assert _peak_hz(left, rate) == pytest.approx(1000, abs=10)
+    assert _peak_hz(right, rate) == pytest.approx(440, abs=10)
+    # Duration: from the first leg's start to the last leg's end.
+    assert len(samples) / rate == pytest.approx(SECONDS + delay, abs=TOLERANCE)
+    assert combined["duration"] == pytest.approx(len(samples) / rate, abs=0.001)
+    # Alignment: the caller's tone follows the callee's by the real sending delay.
+    lag = _lag(_envelope(left, rate), _envelope(right, rate), rate)
+    assert lag == pytest.approx(delay, abs=TOLERANCE)
+    onset_right = np.flatnonzero(np.abs(right) > 1000)[0] / rate
+    assert onset_right == pytest.approx(0.0, abs=TOLERANCE)
+    # Nothing of one leg leaks into the other's channel.
+    assert _peak_hz(left[int((delay + 0.1) * rate) :], rate) == pytest.approx(1000, abs=10)
+    assert not left[: int((delay - TOLERANCE) * rate)].any()
