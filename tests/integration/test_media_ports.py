@@ -120,3 +120,25 @@ def test_daemon_with_few_descriptors_answers_503_and_keeps_its_api(tmp_path: Pat
             assert "RTP sockets the open-file limit allows" in daemon.log()
         finally:
             client.close()
+
+
+def test_release_hands_over_what_the_kernel_still_holds() -> None:
+    """BYE on a busy node: datagrams not yet read by the loop still reach the recording."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        base = _free_even_range()
+        allocator = BoundPortAllocator(loop, "127.0.0.1", PortPool(base, base + 7, 0.0))
+        port = allocator.allocate("s1", loop.time(), rtcp=True)
+        assert port is not None
+        rtp, rtcp = allocator.receivers(port)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for n in range(30):
+                sender.sendto(b"\x80\x00" + n.to_bytes(2, "big") + bytes(168), ("127.0.0.1", port))
+            sender.sendto(b"\x80\xc8" + bytes(26), ("127.0.0.1", port + 1))
+        # No await: the event loop never got to read these datagrams.
+        allocator.release(port, loop.time())
+        assert [len(r.batch) for r in (rtp, rtcp)] == [30, 1]
+        assert rtp.batch[0][0][2:4] == b"\x00\x00" and rtp.batch[-1][0][2:4] == b"\x00\x1d"
+
+    asyncio.run(scenario())

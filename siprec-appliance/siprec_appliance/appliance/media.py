@@ -47,6 +47,28 @@ class PortBinding:
     tasks: list[asyncio.Task[object]] = field(default_factory=list)
 
 
+# Bound on what one release reads: a socket's buffer holds ~1 s of RTP at worst.
+MAX_DRAIN_DATAGRAMS = 4096
+
+
+def _drain(binding: PortBinding) -> None:
+    """Hand over what already arrived before the sockets close ("nothing lost").
+
+    The core releases ports as soon as BYE ends a session; on a busy node the
+    kernel may still hold datagrams the event loop has not read yet. They are read
+    here without blocking and queued on the receivers, which the server processes
+    when it handles the SessionEnded event that follows.
+    """
+    receivers = [binding.rtp] + ([binding.rtcp] if binding.rtcp is not None else [])
+    for sock, receiver in zip(binding.sockets, receivers, strict=False):
+        for _ in range(MAX_DRAIN_DATAGRAMS):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError, OSError):
+                break
+            receiver.datagram_received(data, addr)
+
+
 class BoundPortAllocator:
     """Binds RTP (and RTCP) sockets from a :class:`PortPool` as the core asks."""
 
@@ -113,6 +135,7 @@ class BoundPortAllocator:
     def release(self, port: int, now: float) -> None:
         binding = self.bindings.pop(port, None)
         if binding is not None:
+            _drain(binding)
             for receiver in (binding.rtp, binding.rtcp):
                 if receiver is not None and receiver.transport is not None:
                     receiver.transport.close()
