@@ -209,6 +209,10 @@ def _render_terminated(body: Any) -> str:
     return f"session {body.get('id')}: {body.get('state')}"
 
 
+def _render_paused(body: Any) -> str:
+    return f"session {body.get('id')}: recording {'paused' if body.get('paused') else 'resumed'}"
+
+
 # --- recordings ---------------------------------------------------------------------
 
 _LIST_FILTERS = (
@@ -351,6 +355,18 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         request=lambda args: ApiRequest("DELETE", f"/api/sessions/{_quote(args.id)}"),
         render=_render_terminated,
         arguments=(Argument("id", "session id"),),
+    ),
+    ("pause",): Command(
+        help="pause recording a live session (silence is written until resumed)",
+        request=lambda args: ApiRequest("POST", f"/api/sessions/{_quote(args.session)}/pause"),
+        render=_render_paused,
+        arguments=(Argument("session", "session id"),),
+    ),
+    ("resume",): Command(
+        help="resume recording a session paused with pause",
+        request=lambda args: ApiRequest("POST", f"/api/sessions/{_quote(args.session)}/resume"),
+        render=_render_paused,
+        arguments=(Argument("session", "session id"),),
     ),
     ("recordings", "list"): Command(
         help="search the recordings catalog, newest first",

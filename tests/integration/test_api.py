@@ -10,14 +10,14 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
 
 from siprec_appliance.appliance.api import create_app, snapshot_to_json, start_api
-from siprec_appliance.appliance.control import ApplianceControl
+from siprec_appliance.appliance.control import ApplianceControl, PauseOutcome
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
 
 pytestmark = pytest.mark.integration
@@ -96,6 +96,21 @@ class FakeAppliance:
     def terminate_session(self, session_id: str) -> bool:
         self.terminate_calls.append(session_id)
         return self.sessions.pop(session_id, None) is not None
+
+    def pause_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, True)
+
+    def resume_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, False)
+
+    def _set_paused(self, session_id: str, paused: bool) -> PauseOutcome:
+        snapshot = self.sessions.get(session_id)
+        if snapshot is None:
+            return PauseOutcome.NO_SESSION
+        if snapshot.recording_paused == paused:
+            return PauseOutcome.UNCHANGED
+        self.sessions[session_id] = replace(snapshot, recording_paused=paused)
+        return PauseOutcome.CHANGED
 
 
 @dataclass
@@ -205,6 +220,8 @@ def test_sessions_need_the_token(token: str | None, auth: str | None) -> None:
         ("GET", "/api/sessions"),
         ("GET", "/api/sessions/a"),
         ("DELETE", "/api/sessions/a"),
+        ("POST", "/api/sessions/a/pause"),
+        ("POST", "/api/sessions/a/resume"),
     ]:
         reply = request(control, method, path, token=token, auth=auth)
         assert assert_json_error(reply, 401) == "missing or invalid API token"
@@ -236,7 +253,7 @@ def test_list_sessions() -> None:
         "id", "call_id", "state", "src_address", "transport", "streams", "started_at",
         "started_at_unix", "is_siprec", "metadata_parts", "ended_at", "ended_at_unix",
         "end_reason", "warnings", "participants", "facts", "metadata_versions",
-        "metadata_problems",
+        "metadata_problems", "recording_paused",
     }  # fmt: skip
     assert first["call_id"] == "early@src.example.com"
     assert first["started_at"] == "2023-11-14T22:13:20.250Z"
@@ -308,6 +325,23 @@ def test_delete_unknown_session_is_404_after_asking_the_control() -> None:
     reply = request(control, "DELETE", "/api/sessions/gone", token=TOKEN)
     assert assert_json_error(reply, 404) == "no active session 'gone'"
     assert control.terminate_calls == ["gone"]
+
+
+def test_pause_and_resume_through_the_control() -> None:
+    control = FakeAppliance(sessions={"a": make_session("a")})
+    reply = request(control, "POST", "/api/sessions/a/pause", token=TOKEN)
+    assert (reply.status, reply.body) == (202, {"id": "a", "paused": True})
+    assert control.sessions["a"].recording_paused
+    reply = request(control, "GET", "/api/sessions/a", token=TOKEN)
+    assert reply.body["recording_paused"] is True
+    reply = request(control, "POST", "/api/sessions/a/pause", token=TOKEN)
+    assert assert_json_error(reply, 409) == "session 'a' is already paused"
+    reply = request(control, "POST", "/api/sessions/a/resume", token=TOKEN)
+    assert (reply.status, reply.body) == (202, {"id": "a", "paused": False})
+    reply = request(control, "POST", "/api/sessions/a/resume", token=TOKEN)
+    assert assert_json_error(reply, 409) == "session 'a' is not paused"
+    reply = request(control, "POST", "/api/sessions/gone/pause", token=TOKEN)
+    assert assert_json_error(reply, 404) == "no active session 'gone'"
 
 
 def test_session_id_is_url_decoded() -> None:

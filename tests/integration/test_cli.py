@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from siprec_appliance.appliance.api import create_app, start_api
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
+from siprec_appliance.appliance.control import PauseOutcome
 from siprec_appliance.cli import main
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
 from support.catalog_data import participant, sha256, write_recording
@@ -54,6 +55,21 @@ class Appliance:
     def terminate_session(self, session_id: str) -> bool:
         self.terminate_calls.append(session_id)
         return self.sessions.pop(session_id, None) is not None
+
+    def pause_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, True)
+
+    def resume_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, False)
+
+    def _set_paused(self, session_id: str, paused: bool) -> PauseOutcome:
+        snapshot = self.sessions.get(session_id)
+        if snapshot is None:
+            return PauseOutcome.NO_SESSION
+        if snapshot.recording_paused == paused:
+            return PauseOutcome.UNCHANGED
+        self.sessions[session_id] = replace(snapshot, recording_paused=paused)
+        return PauseOutcome.CHANGED
 
 
 def make_session(session_id: str) -> SessionSnapshot:
@@ -229,6 +245,19 @@ def test_sessions_terminate(api: ApiThread, capsys: pytest.CaptureFixture[str]) 
     assert (code, out) == (0, "session s-1: terminating\n")
     assert api.control.terminate_calls == ["s-1"]
     assert "s-1" not in api.control.sessions
+
+
+def test_pause_and_resume(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("--url", api.url, "--token", TOKEN)
+    code, out, _ = run(capsys, *base, "pause", "s-1")
+    assert (code, out) == (0, "session s-1: recording paused\n")
+    assert api.control.sessions["s-1"].recording_paused
+    code, _, err = run(capsys, *base, "pause", "s-1")
+    assert code == 1 and "409" in err and "already paused" in err
+    code, out, _ = run(capsys, *base, "resume", "s-1")
+    assert (code, out) == (0, "session s-1: recording resumed\n")
+    code, _, err = run(capsys, *base, "pause", "nope")
+    assert code == 1 and "404" in err
 
 
 def test_session_id_is_quoted(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,9 @@ Routes (JSON in, JSON out)::
     GET    /api/sessions            {"sessions": [snapshot, ...]}
     GET    /api/sessions/<id>       snapshot, or 404
     DELETE /api/sessions/<id>       202 {"id", "state": "terminating"}, or 404
+    POST   /api/sessions/<id>/pause 202 {"id", "paused": true}; 404, or 409 if paused
+    POST   /api/sessions/<id>/resume
+                                    202 {"id", "paused": false}; 404, or 409 if not paused
     GET    /api/recordings          {"recordings": [...], "total", "limit", "offset"};
                                     filters since, until, call_id, participant, vendor,
                                     correlation_id, status; limit (1-500), offset
@@ -45,7 +48,7 @@ from sanic.handlers import ErrorHandler
 
 from siprec_appliance.appliance.auth import token_matches
 from siprec_appliance.appliance.catalog import AudioNotFoundError, QueryError, parse_query
-from siprec_appliance.appliance.control import ApplianceControl
+from siprec_appliance.appliance.control import ApplianceControl, PauseOutcome
 from siprec_appliance.siprec.model import SessionSnapshot
 
 __all__ = [
@@ -107,6 +110,13 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # Errors and authentication
 # --------------------------------------------------------------------------------------
+
+
+class _Conflict(SanicException):
+    """409: the request contradicts the resource's state (RFC 9110 §15.5.10)."""
+
+    status_code = 409
+    quiet = True
 
 
 class JsonErrorHandler(ErrorHandler):
@@ -172,6 +182,28 @@ async def terminate_session(request: ApiRequest, session_id: str) -> HTTPRespons
         raise NotFound(f"no active session {session_id!r}")
     logger.info("API: session %s terminated on request", session_id)
     return json({"id": session_id, "state": "terminating"}, status=202)
+
+
+async def pause_session(request: ApiRequest, session_id: str) -> HTTPResponse:
+    """Stop recording a live call for a while (say while a card number is read)."""
+    outcome = request.app.ctx.control.pause_session(session_id)
+    return _paused_answer(session_id, outcome, paused=True)
+
+
+async def resume_session(request: ApiRequest, session_id: str) -> HTTPResponse:
+    """Record again after :func:`pause_session`."""
+    outcome = request.app.ctx.control.resume_session(session_id)
+    return _paused_answer(session_id, outcome, paused=False)
+
+
+def _paused_answer(session_id: str, outcome: PauseOutcome, *, paused: bool) -> HTTPResponse:
+    if outcome is PauseOutcome.NO_SESSION:
+        raise NotFound(f"no active session {session_id!r}")
+    if outcome is PauseOutcome.UNCHANGED:
+        state = "already paused" if paused else "not paused"
+        raise _Conflict(f"session {session_id!r} is {state}")
+    logger.info("API: session %s recording %s", session_id, "paused" if paused else "resumed")
+    return json({"id": session_id, "paused": paused}, status=202)
 
 
 # --------------------------------------------------------------------------------------
@@ -320,6 +352,8 @@ def create_app(
     session_uri = "/api/sessions/<session_id:str>"
     app.add_route(get_session, session_uri, methods=["GET"], unquote=True)
     app.add_route(terminate_session, session_uri, methods=["DELETE"], unquote=True)
+    app.add_route(pause_session, session_uri + "/pause", methods=["POST"], unquote=True)
+    app.add_route(resume_session, session_uri + "/resume", methods=["POST"], unquote=True)
     app.add_route(list_recordings, "/api/recordings", methods=["GET"])
     recording_uri = "/api/recordings/<recording_id:str>"
     app.add_route(get_recording, recording_uri, methods=["GET"], unquote=True)

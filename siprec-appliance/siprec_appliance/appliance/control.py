@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Protocol
 
 from siprec_appliance.appliance.catalog import AudioFile, RecordingPage, RecordingQuery
 from siprec_appliance.siprec.model import SessionSnapshot
+
+
+class PauseOutcome(Enum):
+    """What :meth:`ApplianceControl.pause_session` and ``resume_session`` did."""
+
+    CHANGED = "changed"  # the recording is now paused (resumed)
+    UNCHANGED = "unchanged"  # it already was
+    NO_SESSION = "no_session"  # no such session being recorded
 
 
 class ApplianceControl(Protocol):
@@ -30,6 +39,12 @@ class ApplianceControl(Protocol):
 
     def terminate_session(self, session_id: str) -> bool:
         """Send BYE to the SRC and end the session; False if no such active session."""
+
+    def pause_session(self, session_id: str) -> PauseOutcome:
+        """Stop writing the session's audio (silence instead) until resumed."""
+
+    def resume_session(self, session_id: str) -> PauseOutcome:
+        """Write the session's audio again after :meth:`pause_session`."""
 
     async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
         """Search the recordings catalog, newest first."""

@@ -207,6 +207,9 @@ class StreamRecorder:
         )
         self.source: Address | None = None
         self.pauses: list[dict[str, Any]] = []
+        self.muted = False  # an operator's pause (API): audio arriving now is not written
+        self._muted_seqs: set[int] = set()  # admitted while muted, maybe still in the buffer
+        self._unmuted_at = 0.0
         self._ssrc: int | None = None
         self._ssrc_seen = 0.0
         self._candidate: list[tuple[RtpPacket, float]] = []
@@ -275,9 +278,21 @@ class StreamRecorder:
         self._ssrc = None
         self._candidate = []
 
-    def note_pause(self, paused: bool, at: float) -> None:
+    def note_pause(self, paused: bool, at: float, *, by: str | None = None) -> None:
         """Pause/resume (RFC 7866 §7.1.1): the timeline leaves silence for the gap."""
-        self.pauses.append({"paused" if paused else "resumed": at})
+        event: dict[str, Any] = {"paused" if paused else "resumed": at}
+        if by is not None:
+            event["by"] = by
+        self.pauses.append(event)
+
+    def set_muted(self, muted: bool, at: float) -> None:
+        """An operator's pause (say while a card number is read, PCI DSS): the SRC
+        keeps sending, but packets that arrive while muted are written as silence,
+        also when the jitter buffer releases them after :meth:`set_muted` (False),
+        and their RFC 4733 digits are not recorded."""
+        if self.muted and not muted:
+            self._unmuted_at = at
+        self.muted = muted
 
     # ---------------------------------------------------------------- packets
     def process(self, batch: Iterable[Arrival], now: float) -> None:
@@ -303,10 +318,14 @@ class StreamRecorder:
                 self.counters["foreign_source"] += 1
                 continue
             for accepted, at in self._admit(packet, arrival):
+                if self.muted:
+                    self._muted_seqs.add(accepted.sequence_number)
                 released.extend((item, at) for item in self.jitter.push(accepted, at))
         released.extend((item, now) for item in self.jitter.poll(now))
         if released:
             self._place(released)
+        if self._muted_seqs and not self.muted and now - self._unmuted_at > 2 * JITTER_DELAY:
+            self._muted_seqs.clear()  # whatever the buffer held from the pause is out
 
     def receive_rtcp(self, batch: Iterable[Arrival]) -> None:
         for data, addr, _ in batch:
@@ -423,7 +442,11 @@ class StreamRecorder:
     def _place(self, released: list[tuple[Released, float]]) -> None:
         segments: list[Segment] = []
         for item, at in released:
-            if isinstance(item, RtpPacket) and item.payload_type in self._event_types:
+            if (
+                isinstance(item, RtpPacket)
+                and item.payload_type in self._event_types
+                and not self._is_muted(item)
+            ):
                 self._telephone_event(item)
             segments.extend(self.timeline.push(item, at))
         if self.sink is not None:
@@ -434,7 +457,9 @@ class StreamRecorder:
         for segment in segments:
             packet = segment.packet
             if segment.kind == "audio" and packet is not None:
-                if packet.payload_type in self.decoders:
+                if self._is_muted(packet):
+                    sink.pad_to(segment.sample_offset + segment.duration)
+                elif packet.payload_type in self.decoders:
                     audio.setdefault(packet.payload_type, []).append(segment)
                 else:
                     self._not_decoded(packet.payload_type)
@@ -451,6 +476,9 @@ class StreamRecorder:
                 sink.write_at(segment.sample_offset, samples)
                 if len(samples) < segment.duration * self.channels:
                     sink.pad_to(segment.sample_offset + segment.duration)
+
+    def _is_muted(self, packet: RtpPacket) -> bool:
+        return self.muted or packet.sequence_number in self._muted_seqs
 
     def _not_decoded(self, payload_type: int) -> None:
         self.counters["not_decoded"] += 1

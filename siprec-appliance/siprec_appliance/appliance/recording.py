@@ -195,6 +195,8 @@ class SessionRecording:
         self.recorders: dict[int, StreamRecorder] = {}
         self.writers: dict[int, WavWriter] = {}
         self.receivers: list[StreamReceiver] = []
+        self.muted = False  # paused by the operator (API): see StreamRecorder.set_muted
+        self.rtp_timeouts: list[dict[str, Any]] = []  # streams that went quiet
         self._ports: dict[int, int] = {}
 
     def update(
@@ -234,15 +236,25 @@ class SessionRecording:
                 plan.index,
                 "/".join(plan.codecs) or "none",
             )
-        return StreamRecorder(plan, writer, session_id=self.session_id)
+        recorder = StreamRecorder(plan, writer, session_id=self.session_id)
+        recorder.set_muted(self.muted, time.time())
+        return recorder
 
-    def note_pauses(self, paused: Sequence[int], resumed: Sequence[int], at: float) -> None:
+    def note_pauses(
+        self, paused: Sequence[int], resumed: Sequence[int], at: float, *, by: str | None = None
+    ) -> None:
         for index in paused:
             if index in self.recorders:
-                self.recorders[index].note_pause(True, at)
+                self.recorders[index].note_pause(True, at, by=by)
         for index in resumed:
             if index in self.recorders:
-                self.recorders[index].note_pause(False, at)
+                self.recorders[index].note_pause(False, at, by=by)
+
+    def set_muted(self, muted: bool, at: float) -> None:
+        """Write silence for whatever arrives while ``muted`` (an operator's pause)."""
+        self.muted = muted
+        for recorder in self.recorders.values():
+            recorder.set_muted(muted, at)
 
     def process(self, now: float) -> None:
         for receiver in self.receivers:
@@ -279,6 +291,7 @@ class SessionRecording:
             "state": state,
             "session": snapshot,
             "streams": streams,
+            "rtp_timeouts": self.rtp_timeouts,
         }
 
     def write_document(self, document: dict[str, Any]) -> None:

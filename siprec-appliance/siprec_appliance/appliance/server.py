@@ -10,12 +10,14 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
+from siprec_appliance.appliance.control import PauseOutcome
 from siprec_appliance.appliance.media import BoundPortAllocator
 from siprec_appliance.appliance.receiver import PROCESS_SECONDS
 from siprec_appliance.appliance.recording import (
@@ -45,6 +47,7 @@ from siprec_appliance.siprec.events import (
 )
 from siprec_appliance.siprec.model import SessionSnapshot
 from siprec_appliance.siprec.ports import PortPool
+from siprec_appliance.siprec.session import RecordingSession
 from siprec_appliance.siprec.settings import SrsSettings
 from siprec_appliance.siprec.srs import SrsCore
 from siprec_appliance.version import __version__
@@ -71,6 +74,15 @@ def srs_settings(config: Config) -> SrsSettings:
     )
 
 
+@dataclass(slots=True)
+class _RtpWatch:
+    """One stream's RTP count at the last sweep and since when it has not changed."""
+
+    packets: int
+    since: float  # loop time
+    timeout: dict[str, Any] | None = None  # its ``rtp_timeouts`` entry while quiet
+
+
 class Appliance:
     """One SRS node: SIP transports, RTP ports, the core and the REST API."""
 
@@ -84,6 +96,8 @@ class Appliance:
         self._activity: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.recordings: dict[str, SessionRecording] = {}
+        self._paused: set[str] = set()  # sessions paused by the operator (API)
+        self._rtp_watch: dict[tuple[str, int], _RtpWatch] = {}
         self._closing: set[asyncio.Task[None]] = set()  # files being finalised, indexed
         self._fsync: asyncio.Future[None] | None = None
         self.core: SrsCore
@@ -220,6 +234,9 @@ class Appliance:
             self._streams_changed(event)
         elif isinstance(event, SessionEnded):
             self._activity.pop(event.session_id, None)
+            self._paused.discard(event.session_id)
+            for key in [k for k in self._rtp_watch if k[0] == event.session_id]:
+                del self._rtp_watch[key]
             self._finish_recording(event.session_id, event.reason)
 
     def _rearm(self) -> None:
@@ -250,7 +267,37 @@ class Appliance:
                 if total != self._activity.get(session.id, 0):
                     self._activity[session.id] = total
                     self.core.note_media_activity(session.id, now, counts)
+                self._watch_rtp(session, now)
             self._pump()
+
+    def _watch_rtp(self, session: RecordingSession, now: float) -> None:
+        """Note (never end the session over it) a stream whose RTP stopped.
+
+        A stream counts as quiet after ``media.rtp_timeout`` seconds without a packet
+        while it should be sending: not on hold (``a=inactive``/``recvonly``), not
+        paused by the operator. Only the SRC's BYE or the session timer end a call.
+        """
+        timeout = self.config.media.rtp_timeout
+        recording = self.recordings.get(session.id)
+        if recording is None or timeout <= 0:
+            return
+        paused = session.id in self._paused
+        for stream in session.streams:
+            if stream.port is None:
+                continue
+            index, packets = stream.plan.index, self.allocator.packets(stream.port)
+            watch = self._rtp_watch.get((session.id, index))
+            if watch is None or packets != watch.packets:
+                if watch is not None and watch.timeout is not None:
+                    watch.timeout["resumed_at"] = round(time.time(), 3)
+                    log.info("session %s stream %d: RTP resumed", session.id, index)
+                self._rtp_watch[(session.id, index)] = _RtpWatch(packets, now)
+            elif stream.paused or paused:
+                watch.since = now  # a pause is not a timeout; count from its end
+            elif watch.timeout is None and now - watch.since >= timeout:
+                log.warning("session %s stream %d: no RTP for %g s", session.id, index, timeout)
+                watch.timeout = {"stream": index, "at": round(time.time(), 3)}
+                recording.rtp_timeouts.append(watch.timeout)
 
     # ------------------------------------------------------------ recording
     def _start_recording(self, session_id: str) -> None:
@@ -279,7 +326,8 @@ class Appliance:
             recording.update(session.streams, self.allocator.receivers, renegotiated=True)
         except OSError as exc:
             log.error("session %s: cannot create recording files: %s", event.session_id, exc)
-        recording.note_pauses(event.paused, event.resumed, time.time())
+        if event.session_id not in self._paused:  # else the operator's pause span goes on
+            recording.note_pauses(event.paused, event.resumed, time.time())
 
     def _finish_recording(self, session_id: str, reason: str) -> None:
         """Drain and flush on the loop; finalise files and session.json in a thread."""
@@ -313,7 +361,7 @@ class Appliance:
             task.add_done_callback(self._closing.discard)
 
     def _session_document(self, recording: SessionRecording, state: str) -> dict[str, object]:
-        snapshot = self.core.snapshot(recording.session_id, self._offset())
+        snapshot = self._with_pause(self.core.snapshot(recording.session_id, self._offset()))
         return recording.document(snapshot.to_dict() if snapshot else None, state)
 
     async def _media_tick(self) -> None:
@@ -375,10 +423,54 @@ class Appliance:
 
     def list_sessions(self) -> list[SessionSnapshot]:
         offset = self._offset()
-        return [s.snapshot(offset) for s in self.core.sessions.values()]
+        return [
+            replace(s.snapshot(offset), recording_paused=s.id in self._paused)
+            for s in self.core.sessions.values()
+        ]
 
     def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return self.core.snapshot(session_id, self._offset())
+        return self._with_pause(self.core.snapshot(session_id, self._offset()))
+
+    def _with_pause(self, snapshot: SessionSnapshot | None) -> SessionSnapshot | None:
+        if snapshot is None or snapshot.id not in self._paused:
+            return snapshot
+        return replace(snapshot, recording_paused=True)
+
+    def pause_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, True)
+
+    def resume_session(self, session_id: str) -> PauseOutcome:
+        return self._set_paused(session_id, False)
+
+    def _set_paused(self, session_id: str, paused: bool) -> PauseOutcome:
+        """The operator's pause: silence in every stream file, a span in the combined one.
+
+        Streams on hold (SDP) already have an open pause span: it is not noted twice,
+        and it goes on after the operator's resume until the SRC resumes them.
+        """
+        session = self.core.sessions.get(session_id)
+        recording = self.recordings.get(session_id)
+        if session is None or session.ended or recording is None:
+            return PauseOutcome.NO_SESSION
+        if (session_id in self._paused) == paused:
+            return PauseOutcome.UNCHANGED
+        at = time.time()
+        if paused:
+            self._paused.add(session_id)
+        else:
+            self._paused.discard(session_id)
+        sending = [s.plan.index for s in session.streams if not s.paused]
+        if paused:
+            recording.note_pauses(sending, (), at, by="api")
+        else:
+            recording.note_pauses((), sending, at, by="api")
+        recording.set_muted(paused, at)
+        log.info(
+            "session %s: recording %s by the operator (API)",
+            session_id,
+            "paused" if paused else "resumed",
+        )
+        return PauseOutcome.CHANGED
 
     def terminate_session(self, session_id: str) -> bool:
         done = self.core.terminate(session_id, self._now(), "terminated by the operator (API)")

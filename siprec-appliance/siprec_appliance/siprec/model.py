@@ -60,3 +60,5 @@ class SessionSnapshot(DataClassJsonMixin):
     facts: dict[str, Any] = field(default_factory=dict)
     metadata_versions: int = 0
     metadata_problems: tuple[str, ...] = field(default=())
+    # Paused by the operator (REST API); filled by the appliance, not the core.
+    recording_paused: bool = False
