@@ -17,12 +17,12 @@ import av
 import numpy as np
 import pytest
 
-from support.daemon import Daemon, SipClient, establish_call, running_daemon
+from support.daemon import SipClient, establish_call, running_daemon
+from support.recorded import SIPREC_TYPE, peak_hz, session_dir, wait_for
 from support.rtp_sender import g711_stream, send_paced
-from support.src import BOUNDARY, multipart, sdp
+from support.src import multipart, sdp
 
 pytestmark = pytest.mark.integration
-SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
 TOLERANCE = 0.02  # seconds: the issue's bound for duration and alignment
 SECONDS = 2.0
 DELAY = 0.3
@@ -45,19 +45,6 @@ METADATA = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _session_dir(daemon: Daemon) -> Path:
-    found = sorted((daemon.data_dir / "recordings").glob("*/*"))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _wait_for(predicate: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def _decode(path: Path) -> tuple[int, np.ndarray]:
     """(rate, samples shaped (frames, channels)) as FFmpeg decodes the file."""
     with av.open(str(path)) as container:
@@ -65,11 +52,6 @@ def _decode(path: Path) -> tuple[int, np.ndarray]:
         channels = stream.codec_context.layout.nb_channels
         parts = [f.to_ndarray().reshape(-1, channels) for f in container.decode(stream)]
         return stream.rate, np.concatenate(parts).astype(np.float64)
-
-
-def _peak_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
 
 
 def _envelope(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -112,9 +94,12 @@ def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> N
             first.join(5)
             time.sleep(0.2)
             assert call.bye().status == 200
-            directory = _session_dir(daemon)
+            directory = session_dir(daemon)
             document_path = directory / "session.json"
-            _wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
+            wait_for(
+                lambda: json.loads(document_path.read_text())["state"] == "completed",
+                timeout=15.0,
+            )
         finally:
             client.close()
     delay = started["caller"] - started["callee"]
@@ -134,8 +119,8 @@ def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> N
     assert rate == 8000 and samples.shape[1] == 2
     left, right = samples[:, 0], samples[:, 1]
     # Each tone on its channel: the caller's 1000 Hz left, the callee's 440 Hz right.
-    assert _peak_hz(left, rate) == pytest.approx(1000, abs=10)
-    assert _peak_hz(right, rate) == pytest.approx(440, abs=10)
+    assert peak_hz(left, rate) == pytest.approx(1000, abs=10)
+    assert peak_hz(right, rate) == pytest.approx(440, abs=10)
     # Duration: from the first leg's start to the last leg's end.
     assert len(samples) / rate == pytest.approx(SECONDS + delay, abs=TOLERANCE)
     assert combined["duration"] == pytest.approx(len(samples) / rate, abs=0.001)
@@ -145,5 +130,5 @@ def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> N
     onset_right = np.flatnonzero(np.abs(right) > 1000)[0] / rate
     assert onset_right == pytest.approx(0.0, abs=TOLERANCE)
     # Nothing of one leg leaks into the other's channel.
-    assert _peak_hz(left[int((delay + 0.1) * rate) :], rate) == pytest.approx(1000, abs=10)
+    assert peak_hz(left[int((delay + 0.1) * rate) :], rate) == pytest.approx(1000, abs=10)
     assert not left[: int((delay - TOLERANCE) * rate)].any()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import wave
@@ -14,33 +13,16 @@ import pytest
 
 from siprec_appliance.cli import main
 from support.daemon import Daemon, SipClient, establish_call, running_daemon
+from support.recorded import SIPREC_TYPE, answered_ports, session_dir, wait_for
 from support.rtp_sender import g711_stream, send_paced
-from support.src import BOUNDARY, multipart, sdp
+from support.src import multipart, sdp
 
 pytestmark = pytest.mark.integration
-SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
-
-
-def _answered_ports(body: bytes) -> list[int]:
-    return [int(port) for port in re.findall(rb"^m=audio (\d+) ", body, re.MULTILINE)]
-
-
-def _session_dir(daemon: Daemon) -> Path:
-    found = sorted((daemon.data_dir / "recordings").glob("*/*"))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _completed(daemon: Daemon) -> dict[str, object]:
-    path = _session_dir(daemon) / "session.json"
-    _wait_for(lambda: json.loads(path.read_text())["state"] == "completed")
+    path = session_dir(daemon) / "session.json"
+    wait_for(lambda: json.loads(path.read_text())["state"] == "completed")
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
@@ -57,7 +39,7 @@ def test_pause_writes_silence_and_resume_records_again(
         client = SipClient(daemon.sip_port)
         try:
             call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="pause-1")
-            ports = _answered_ports(call.answer.body)
+            ports = answered_ports(call.answer.body)
             session_id = str(daemon.sessions()[0]["id"])
             stream = g711_stream(("127.0.0.1", ports[0]), 440, 2.0, ssrc=0x1111)
             sender = threading.Thread(target=send_paced, args=([stream],))
@@ -89,7 +71,7 @@ def test_pause_writes_silence_and_resume_records_again(
     pauses = streams[0]["pauses"]
     assert [sorted(p) for p in pauses] == [["by", "paused"], ["by", "resumed"]], pauses
     assert all(p["by"] == "api" for p in pauses)
-    with wave.open(str(_session_dir(daemon) / streams[0]["file"]), "rb") as wav:
+    with wave.open(str(session_dir(daemon) / streams[0]["file"]), "rb") as wav:
         rate = wav.getframerate()
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
     assert _rms(samples, rate, 0.05, before_pause - 0.1) > 2000  # the tone
@@ -111,15 +93,15 @@ def test_rtp_timeout_is_noted_and_never_ends_the_session(tmp_path: Path) -> None
         client = SipClient(daemon.sip_port)
         try:
             call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="quiet-1")
-            ports = _answered_ports(call.answer.body)
+            ports = answered_ports(call.answer.body)
             target = ("127.0.0.1", ports[0])
             send_paced([g711_stream(target, 440, 0.3, ssrc=0x1111)])
-            _wait_for(lambda: "stream 0: no RTP for 1 s" in daemon.log(), timeout=5.0)
+            wait_for(lambda: "stream 0: no RTP for 1 s" in daemon.log(), timeout=5.0)
             time.sleep(1.2)
             assert daemon.log().count("stream 0: no RTP for 1 s") == 1  # logged once
             assert [s["state"] for s in daemon.sessions()] == ["active"]
             send_paced([g711_stream(target, 440, 0.3, ssrc=0x1111, seq=2000)])
-            _wait_for(lambda: "stream 0: RTP resumed" in daemon.log(), timeout=3.0)
+            wait_for(lambda: "stream 0: RTP resumed" in daemon.log(), timeout=3.0)
             assert call.bye().status == 200
             document = _completed(daemon)
         finally:

@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from support.daemon import Daemon, SipClient, establish_call, running_daemon, start_daemon
+from support.daemon import SipClient, establish_call, running_daemon, start_daemon
+from support.recorded import SIPREC_TYPE, answered_ports, peak_hz, read_wav, session_dir, wait_for
 from support.rtp_sender import g711_stream, impair, send_paced
-from support.src import BOUNDARY, multipart, sdp
+from support.src import multipart, sdp
 
 pytestmark = pytest.mark.integration
-SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
-
-
-def _answered_ports(body: bytes) -> list[int]:
-    """The ``m=audio`` ports of the recorder's SDP answer (plain or multipart)."""
-    return [int(port) for port in re.findall(rb"^m=audio (\d+) ", body, re.MULTILINE)]
-
-
-def _session_dir(daemon: Daemon) -> Path:
-    found = sorted((daemon.data_dir / "recordings").glob("*/*"))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def _wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def _read_wav(path: Path) -> tuple[int, np.ndarray]:
-    with wave.open(str(path), "rb") as wav:
-        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        frames = wav.readframes(wav.getnframes())
-        return wav.getframerate(), np.frombuffer(frames, dtype="<i2")
-
-
-def _peak_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
 
 
 def test_two_pcmu_streams_become_two_wav_files(tmp_path: Path) -> None:
@@ -55,7 +22,7 @@ def test_two_pcmu_streams_become_two_wav_files(tmp_path: Path) -> None:
         client = SipClient(daemon.sip_port)
         try:
             call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="rec-1")
-            ports = _answered_ports(call.answer.body)
+            ports = answered_ports(call.answer.body)
             assert len(ports) == 2 and all(ports), call.answer.text()
             first = g711_stream(("127.0.0.1", ports[0]), 440, 2.0, ssrc=0x1111)
             first.packets = impair(first.packets, lose=[30], swap=[50], duplicate=[70])
@@ -65,9 +32,9 @@ def test_two_pcmu_streams_become_two_wav_files(tmp_path: Path) -> None:
             assert time.monotonic() - started < 4.0
             time.sleep(0.2)
             assert call.bye().status == 200
-            directory = _session_dir(daemon)
+            directory = session_dir(daemon)
             document_path = directory / "session.json"
-            _wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
+            wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
         finally:
             client.close()
     document = json.loads(document_path.read_text())
@@ -81,12 +48,12 @@ def test_two_pcmu_streams_become_two_wav_files(tmp_path: Path) -> None:
     for index, frequency in ((0, 440.0), (1, 1000.0)):
         path = directory / streams[index]["file"]
         assert not path.with_name(path.name + ".recording").exists()
-        rate, samples = _read_wav(path)
+        rate, samples = read_wav(path)
         assert rate == 8000
         assert len(samples) / rate == pytest.approx(2.0, abs=0.02)
-        assert _peak_hz(samples, rate) == pytest.approx(frequency, abs=10)
+        assert peak_hz(samples, rate) == pytest.approx(frequency, abs=10)
         assert streams[index]["duration"] == pytest.approx(2.0, abs=0.02)
-    lost = _read_wav(directory / streams[0]["file"])[1][30 * 160 : 31 * 160]
+    lost = read_wav(directory / streams[0]["file"])[1][30 * 160 : 31 * 160]
     assert not lost.any(), "the lost packet is silence"
 
 
@@ -96,7 +63,7 @@ def test_crash_mid_call_is_recovered_at_restart(tmp_path: Path) -> None:
     stop = threading.Event()
     try:
         call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="rec-crash")
-        ports = _answered_ports(call.answer.body)
+        ports = answered_ports(call.answer.body)
         streams = [g711_stream(("127.0.0.1", port), 440, 5.0, ssrc=0x3333 + port) for port in ports]
         sender = threading.Thread(target=send_paced, args=(streams, stop))
         sender.start()
@@ -109,17 +76,17 @@ def test_crash_mid_call_is_recovered_at_restart(tmp_path: Path) -> None:
         stop.set()
         client.close()
         daemon.stop()
-    directory = _session_dir(daemon)
+    directory = session_dir(daemon)
     wavs = sorted(directory.glob("*.wav"))
     assert len(wavs) == 2
     assert all(w.with_name(w.name + ".recording").exists() for w in wavs)
     with running_daemon(tmp_path) as restarted:
-        assert _session_dir(restarted) == directory
+        assert session_dir(restarted) == directory
     for path in wavs:
         assert not path.with_name(path.name + ".recording").exists()
-        rate, samples = _read_wav(path)
+        rate, samples = read_wav(path)
         assert 0.5 <= len(samples) / rate <= 1.6
-        assert _peak_hz(samples, rate) == pytest.approx(440, abs=10)
+        assert peak_hz(samples, rate) == pytest.approx(440, abs=10)
     document = json.loads((directory / "session.json").read_text())
     assert document["state"] == "interrupted"
     assert document["session"]["call_id"] == "rec-crash"

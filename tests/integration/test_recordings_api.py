@@ -27,13 +27,13 @@ from siprec_appliance.cli import main
 from siprec_appliance.siprec.model import SessionSnapshot
 from support.catalog_data import participant, sha256, write_recording
 from support.daemon import SipClient, establish_call, running_daemon
+from support.recorded import SIPREC_TYPE, answered_ports
 from support.rtp_sender import g711_stream, send_paced
-from support.src import BOUNDARY, multipart, sdp
+from support.src import multipart, sdp
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "recordings-token-0123456789abcdef"
-SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
 _names = itertools.count()
 
 
@@ -295,12 +295,6 @@ def test_byte_range_unsatisfiable(header: str, size: int) -> None:
 # --- end to end: a real call through the daemon ---------------------------------------
 
 
-def _answered_ports(body: bytes) -> list[int]:
-    import re
-
-    return [int(port) for port in re.findall(rb"^m=audio (\d+) ", body, re.MULTILINE)]
-
-
 def _wait_for_status(
     port: int, token: str, call_id: str, status: str, timeout: float = 10.0
 ) -> dict[str, Any]:
@@ -322,7 +316,7 @@ def test_real_call_is_cataloged_served_and_downloaded(
         client = SipClient(daemon.sip_port)
         try:
             call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="cat-1")
-            ports = _answered_ports(call.answer.body)
+            ports = answered_ports(call.answer.body)
             assert len(ports) == 2
             assert _wait_for_status(port, token, "cat-1", "recording")["participants"]
             send_paced(

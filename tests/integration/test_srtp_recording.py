@@ -17,16 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from test_recording import _peak_hz, _read_wav, _session_dir, _wait_for
 
 from siprec_appliance.sdp.crypto import CryptoAttribute
 from siprec_appliance.sdp.model import SessionDescription
 from support.daemon import SipClient, establish_call, running_daemon
+from support.recorded import SIPREC_TYPE, peak_hz, read_wav, session_dir, wait_for
 from support.rtp_sender import SrtpSender, g711_stream, send_paced, tamper
-from support.src import BOUNDARY, multipart
+from support.src import multipart
 
 pytestmark = pytest.mark.integration
-SIPREC_TYPE = f"multipart/mixed;boundary={BOUNDARY}"
 SR = struct.pack("!BBH6I", 0x80, 200, 6, 0x1111, 0, 0, 0, 0, 0)  # RFC 3550 §6.4.1
 
 
@@ -89,9 +88,9 @@ def test_srtp_call_is_decrypted_with_the_offers_keys(tmp_path: Path) -> None:
                 sock.sendto(srtp1.protect_rtcp(SR), ("127.0.0.1", ports[0] + 1))  # SRTCP
             time.sleep(0.3)
             assert call.bye().status == 200
-            directory = _session_dir(daemon)
+            directory = session_dir(daemon)
             document_path = directory / "session.json"
-            _wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
+            wait_for(lambda: json.loads(document_path.read_text())["state"] == "completed")
         finally:
             client.close()
     text = document_path.read_text()
@@ -110,7 +109,7 @@ def test_srtp_call_is_decrypted_with_the_offers_keys(tmp_path: Path) -> None:
     assert (streams[1]["srtp_auth_failures"], streams[1]["srtp_replays"]) == (0, 0)
     assert (streams[1]["received"], streams[1]["lost"]) == (100, 0)
     for index, frequency in ((0, 440.0), (1, 1000.0)):
-        rate, samples = _read_wav(directory / streams[index]["file"])
+        rate, samples = read_wav(directory / streams[index]["file"])
         assert rate == 8000
         assert len(samples) / rate == pytest.approx(2.0, abs=0.02)
-        assert _peak_hz(samples, rate) == pytest.approx(frequency, abs=10)
+        assert peak_hz(samples, rate) == pytest.approx(frequency, abs=10)
