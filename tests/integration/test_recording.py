@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from support.daemon import SipClient, establish_call, running_daemon, start_daemon
@@ -79,6 +81,8 @@ def test_crash_mid_call_is_recovered_at_restart(tmp_path: Path) -> None:
     directory = session_dir(daemon)
     wavs = sorted(directory.glob("*.wav"))
     assert len(wavs) == 2
+    leftover = directory / ".combined.wav.part"  # as if killed during the mixdown
+    leftover.write_bytes(b"RIFF")
     assert all(w.with_name(w.name + ".recording").exists() for w in wavs)
     with running_daemon(tmp_path) as restarted:
         assert session_dir(restarted) == directory
@@ -91,3 +95,15 @@ def test_crash_mid_call_is_recovered_at_restart(tmp_path: Path) -> None:
     assert document["state"] == "interrupted"
     assert document["session"]["call_id"] == "rec-crash"
     assert sorted(f["file"] for f in document["recovered"]["files"]) == [w.name for w in wavs]
+    assert not list(directory.glob("*.part")) and not list(directory.glob(".*.part"))
+    assert document["recovered"]["removed"] == [leftover.name]
+    combined = document["combined"]
+    assert combined["file"] == "combined.wav" and combined["clock"] == "unknown (recovered)"
+    assert combined["channel_count"] == 2
+    with wave.open(str(directory / "combined.wav"), "rb") as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    longest = max(len(read_wav(path)[1]) for path in wavs)
+    assert len(mixed) == longest
+    for channel in (0, 1):
+        assert peak_hz(mixed[:, channel], 8000) == pytest.approx(440, abs=10)

@@ -129,3 +129,53 @@ def test_layout_names_are_safe(tmp_path: Path) -> None:
     assert safe_name("..") == "_"
     directory = session_directory(tmp_path, "ab12", 0.0)
     assert directory == tmp_path / "recordings" / "1970-01-01" / "ab12"
+
+
+def test_recovery_builds_the_combined_file_at_the_recorded_starts(tmp_path: Path) -> None:
+    directory = tmp_path / "recordings" / "2024-01-02" / "abc"
+    first = _crashed(directory, "stream-0-1.wav", 800)
+    second = _crashed(directory, "stream-1-2.wav", 400)
+    (directory / ".combined.wav.part").write_bytes(b"RIFF")  # killed mid-mixdown
+    participants = [
+        {"id": "p2", "role": "callee", "sends": [0]},
+        {"id": "p1", "role": "caller", "sends": [1]},
+    ]
+    document = {
+        "session": {"facts": {"participants": participants}},
+        "clock": "arrival",
+        "streams": [
+            {"index": 0, "file": first.name, "start": 100.0, "pauses": []},
+            {"index": 1, "file": second.name, "start": 100.05, "pauses": []},
+        ],
+    }
+    (directory / "session.json").write_text(json.dumps(document))
+    assert recover_unfinished(tmp_path) == [first, second]
+    assert not list(directory.glob(".*.part"))
+    note = json.loads((directory / "session.json").read_text())
+    assert note["recovered"]["removed"] == [".combined.wav.part"]
+    combined = note["combined"]
+    assert combined["clock"] == "arrival" and combined["offsets"] == {"0": 0.0, "1": 0.05}
+    assert [c["participant"] for c in combined["channels"]] == ["p1", "p2"]  # caller first
+    rate, channels, samples = _read(directory / "combined.wav")
+    assert (rate, channels) == (8000, 2)
+    mixed = samples.reshape(-1, 2)
+    assert np.array_equal(mixed[:, 1], _ramp(0, 800))
+    assert not mixed[:400, 0].any() and np.array_equal(mixed[400:, 0], _ramp(0, 400))
+    assert first.exists() and second.exists()
+
+
+def test_recovery_without_starts_aligns_at_zero_and_a_failure_keeps_the_files(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "recordings" / "2024-01-02" / "abc"
+    path = _crashed(directory, "stream-0-1.wav", 400)
+    assert recover_unfinished(tmp_path) == [path]
+    combined = json.loads((directory / "session.json").read_text())["combined"]
+    assert combined["clock"] == "unknown (recovered)" and combined["offsets"] == {"0": 0.0}
+    assert np.array_equal(_read(directory / "combined.wav")[2], _ramp(0, 400))
+    other = tmp_path / "recordings" / "2024-01-02" / "empty"
+    empty = _crashed(other, "stream-0-1.wav", 0)  # nothing to mix
+    assert recover_unfinished(tmp_path) == [empty]
+    note = json.loads((other / "session.json").read_text())
+    assert note["state"] == "interrupted" and "error" in note["combined"]
+    assert empty.exists() and not (other / "combined.wav").exists()

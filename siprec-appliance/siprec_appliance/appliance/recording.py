@@ -19,7 +19,10 @@ interval. The sidecar marker exists from before the WAV is created until after i
 is closed. At start-up :func:`recover_unfinished` fixes the header of every WAV
 whose marker is still there (sizes from the file length, cut to whole frames),
 removes the marker and notes the recovery in the directory's ``session.json``
-(key ``recovered``; ``state`` becomes ``interrupted``).
+(key ``recovered``; ``state`` becomes ``interrupted``). It then removes any partial
+combined file (``.combined.*.part``) and builds ``combined.<ext>`` from the stream
+files, at the starts ``session.json`` recorded, else all at 0 (``clock``
+``"unknown (recovered)"``); a failure is noted under ``combined``, the stream files stay.
 
 This module does file I/O only in small, buffered pieces; ``os.fsync`` is meant to
 run in an executor (see :meth:`WavWriter.fsync`).
@@ -42,7 +45,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from siprec_appliance.appliance.mixdown import MixSource, mixdown, paused_spans, plan_channels
+from siprec_appliance.appliance.mixdown import (
+    MixdownError,
+    MixSource,
+    mixdown,
+    paused_spans,
+    plan_channels,
+)
 from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder, audio_format
 from siprec_appliance.config import RecordingConfig
 from siprec_appliance.errors import LocalProtocolError
@@ -60,6 +69,8 @@ _RIFF_SIZE_AT = 4
 _DATA_SIZE_AT = 40
 _MAX_DATA = 0xFFFFFFFF - (HEADER_SIZE - 8)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_STREAM_FILE = re.compile(r"stream-(\d+)-.*\.wav")
+_PARTIAL_GLOB = ".combined.*.part"  # mixdown's temporary name
 
 
 def _header(sample_rate: int, channels: int, data_size: int | None) -> bytes:
@@ -280,16 +291,26 @@ class SessionRecording:
     def document(self, snapshot: dict[str, Any] | None, state: str) -> dict[str, Any]:
         """The ``session.json`` content."""
         streams = []
+        sources, clock = self.mix_sources()
+        starts = {source.index: source for source in sources}
         for index, recorder in sorted(self.recorders.items()):
             entry = recorder.report()
             writer = self.writers.get(index)
             entry["file"] = writer.path.name if writer is not None else None
             entry["duration"] = round(writer.duration, 3) if writer is not None else None
+            # Sample 0 of the file on the document's clock (for a mixdown after a crash)
+            start = starts[index].start if index in starts else None
+            arrival = recorder.timeline.origin_arrival
+            entry["start"] = start
+            entry["clock_shift"] = (
+                start - arrival if start is not None and arrival is not None else 0.0
+            )
             streams.append(entry)
         return {
             "session_id": self.session_id,
             "state": state,
             "session": snapshot,
+            "clock": clock,
             "streams": streams,
             "rtp_timeouts": self.rtp_timeouts,
         }
@@ -341,26 +362,9 @@ class SessionRecording:
         Raises what :func:`~siprec_appliance.appliance.mixdown.mixdown` raises; the
         per-stream files are removed (``per_stream: false``) only after success.
         """
-        settings = self.settings
-        session = document.get("session")
-        facts = session.get("facts") if isinstance(session, dict) else None
-        rows = facts.get("participants") if isinstance(facts, dict) else None
-        if not isinstance(rows, list):  # no facts: the snapshot's participant views
-            rows = session.get("participants") if isinstance(session, dict) else None
-        participants = [row for row in rows if isinstance(row, dict)] if rows else []
         sources, clock = self.mix_sources()
-        plan = plan_channels(participants, sorted(self.writers))
-        result = mixdown(sources, plan, self.directory, fmt=settings.format, pauses=settings.pauses)
-        document["combined"] = {**result.to_dict(), "clock": clock}
-        if result.requested_format != result.format:
-            log.warning(
-                "session %s: %d channels do not fit %s; combined file is %s",
-                self.session_id,
-                result.channel_count,
-                result.requested_format,
-                result.format,
-            )
-        if not settings.per_stream:
+        combine_sources(self.directory, document, sources, clock, self.settings)
+        if not self.settings.per_stream:
             self._remove_stream_files(document)
 
     def _remove_stream_files(self, document: dict[str, Any]) -> None:
@@ -375,6 +379,40 @@ class SessionRecording:
             if isinstance(entry, dict) and entry.get("index") in removed:
                 entry["file"] = None
                 entry["file_removed"] = "per_stream is off: the audio is in the combined file"
+
+
+def _participants(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The participant rows of ``session.json``: the facts', else the snapshot's views."""
+    session = document.get("session")
+    facts = session.get("facts") if isinstance(session, dict) else None
+    rows = facts.get("participants") if isinstance(facts, dict) else None
+    if not isinstance(rows, list):  # no facts: the snapshot's participant views
+        rows = session.get("participants") if isinstance(session, dict) else None
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+def combine_sources(
+    directory: Path,
+    document: dict[str, Any],
+    sources: Sequence[MixSource],
+    clock: str,
+    settings: RecordingConfig,
+) -> None:
+    """Mix ``sources`` into ``directory/combined.<ext>``; note it in ``document``.
+
+    Raises what :func:`~siprec_appliance.appliance.mixdown.mixdown` raises.
+    """
+    plan = plan_channels(_participants(document), sorted(source.index for source in sources))
+    result = mixdown(sources, plan, directory, fmt=settings.format, pauses=settings.pauses)
+    document["combined"] = {**result.to_dict(), "clock": clock}
+    if result.requested_format != result.format:
+        log.warning(
+            "%s: %d channels do not fit %s; combined file is %s",
+            directory.name,
+            result.channel_count,
+            result.requested_format,
+            result.format,
+        )
 
 
 # ------------------------------------------------------------------ recovery
@@ -415,11 +453,12 @@ def recover_wav(path: Path) -> int:
     return data_size // block_align
 
 
-def recover_unfinished(data_dir: Path) -> list[Path]:
+def recover_unfinished(data_dir: Path, settings: RecordingConfig | None = None) -> list[Path]:
     """Repair every recording a crash left unfinished (see the module docstring).
 
     Returns the WAV files recovered. Blocking: call it at start-up, before serving.
     """
+    settings = settings if settings is not None else RecordingConfig()
     recovered: list[Path] = []
     notes: dict[Path, list[dict[str, Any]]] = {}
     for marker in sorted((data_dir / "recordings").glob(f"*/*/*.wav{MARKER_SUFFIX}")):
@@ -439,12 +478,15 @@ def recover_unfinished(data_dir: Path) -> list[Path]:
         marker.unlink(missing_ok=True)
         notes.setdefault(wav.parent, []).append(note)
         log.warning("recovered unfinished recording %s", wav)
+    # A crash during the mixdown at close leaves a partial combined file, no marker.
+    for partial in sorted((data_dir / "recordings").glob(f"*/*/{_PARTIAL_GLOB}")):
+        notes.setdefault(partial.parent, [])
     for directory, files in notes.items():
-        _note_recovery(directory, files)
+        _note_recovery(directory, files, settings)
     return recovered
 
 
-def _note_recovery(directory: Path, files: list[dict[str, Any]]) -> None:
+def _note_recovery(directory: Path, files: list[dict[str, Any]], settings: RecordingConfig) -> None:
     path = directory / SESSION_FILE
     try:
         document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -452,8 +494,67 @@ def _note_recovery(directory: Path, files: list[dict[str, Any]]) -> None:
         document = {}
     document.setdefault("session_id", directory.name)
     document["state"] = "interrupted"
-    document["recovered"] = {"at": time.time(), "files": files}
+    recovered: dict[str, Any] = {"at": time.time(), "files": files}
+    removed = []
+    for partial in sorted(directory.glob(_PARTIAL_GLOB)):
+        try:
+            partial.unlink()
+            removed.append(partial.name)
+        except OSError as exc:
+            log.error("cannot remove %s: %s", partial, exc)
+    if removed:
+        recovered["removed"] = removed
+    document["recovered"] = recovered
+    if settings.combined:
+        try:
+            sources, clock = _recovered_sources(directory, document)
+            combine_sources(directory, document, sources, clock, settings)
+        except Exception as exc:  # the per-stream files stay whatever happens
+            log.error("%s: no combined file after recovery: %s", directory, exc)
+            document["combined"] = {"error": str(exc) or type(exc).__name__}
     write_json(path, document)
+
+
+def _recovered_sources(directory: Path, document: dict[str, Any]) -> tuple[list[MixSource], str]:
+    """The stream files of a recovered session and where they start.
+
+    The starts are those ``session.json`` recorded (``start``, on its ``clock``) when
+    it has one for every file; else the clock is lost and every file starts at 0
+    (``"unknown (recovered)"``), with no pauses (they were on the lost clock).
+    """
+    entries: dict[int, dict[str, Any]] = {}
+    for entry in document.get("streams") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+            entries[entry["index"]] = entry
+    files: dict[int, Path] = {}
+    for wav in sorted(directory.glob("stream-*.wav")):
+        match = _STREAM_FILE.fullmatch(wav.name)
+        if match is not None:
+            files.setdefault(int(match.group(1)), wav)
+    for index, entry in entries.items():
+        name = entry.get("file")
+        if isinstance(name, str) and (directory / name).is_file():
+            files[index] = directory / name
+    if not files:
+        raise MixdownError("no stream file to combine")
+
+    def start_of(index: int) -> float | None:
+        value = entries.get(index, {}).get("start")
+        return float(value) if isinstance(value, int | float) else None
+
+    clock = document.get("clock")
+    if isinstance(clock, str) and all(start_of(index) is not None for index in files):
+        sources = []
+        for index, wav in sorted(files.items()):
+            entry = entries[index]
+            shift = entry.get("clock_shift")
+            shift = float(shift) if isinstance(shift, int | float) else 0.0
+            events = [e for e in entry.get("pauses") or [] if isinstance(e, dict)]
+            paused = tuple((a + shift, b + shift) for a, b in paused_spans(events))
+            sources.append(MixSource(index=index, path=wav, start=start_of(index), paused=paused))
+        return sources, clock
+    sources = [MixSource(index=i, path=wav, start=0.0) for i, wav in sorted(files.items())]
+    return sources, "unknown (recovered)"
 
 
 # ------------------------------------------------------------------ layout
