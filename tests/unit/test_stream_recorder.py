@@ -188,3 +188,25 @@ def test_session_recording_follows_renegotiation(tmp_path: Path) -> None:
         "stream-0-1.wav",
         "stream-1-1.wav",
     ]
+
+
+def test_pause_is_decided_by_arrival_not_by_processing_time() -> None:
+    """PCI: audio that arrived while paused stays silent even when it is processed
+    only after the resume (batches are processed on a timer)."""
+    stream = g711_stream(SRC, 440, 0.6, ssrc=9)  # 30 packets of 20 ms
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    start = 1000.0
+    arrivals = [(data, SRC, start + 0.02 * n) for n, data in enumerate(stream.packets)]
+    recorder.process(arrivals[:10], start + 0.2)  # 0.0-0.2 s: recorded
+    recorder.set_muted(True, start + 0.195)  # paused just before packet 10 arrived
+    recorder.set_muted(False, start + 0.395)  # resumed before that batch was processed
+    recorder.process(arrivals[10:20], start + 0.45)  # arrived 0.2-0.38 s, while paused
+    recorder.process(arrivals[20:], start + 0.65)
+    recorder.process([], start + 2.0)
+    recorder.finish()
+    expected = decode_pcmu(b"".join(p[12:] for p in stream.packets))
+    assert len(sink.samples) == len(expected) == 4800
+    assert np.array_equal(sink.samples[:1600], expected[:1600])
+    assert not sink.samples[1600:3200].any(), "audio that arrived while paused was written"
+    assert np.array_equal(sink.samples[3200:], expected[3200:])

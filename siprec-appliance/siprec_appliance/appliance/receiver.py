@@ -54,7 +54,7 @@ from siprec_appliance.sdp.crypto import SUITES, CryptoAttribute
 
 log = logging.getLogger("siprec.media")
 
-PROCESS_SECONDS = 0.02
+PROCESS_SECONDS = 0.1  # a batch per socket this often (SYNC_SECONDS stays the bound)
 G711_RATE = 8000  # the format of a stream with no decodable codec
 PTIME = 0.02  # assumed packet length when a payload does not say
 JITTER_PACKETS = 32  # packets held behind a hole before it is declared lost
@@ -210,6 +210,7 @@ class StreamRecorder:
         self.muted = False  # an operator's pause (API): audio arriving now is not written
         self._muted_seqs: set[int] = set()  # admitted while muted, maybe still in the buffer
         self._unmuted_at = 0.0
+        self._mute_spans: list[list[float]] = []  # [paused at, resumed at or inf]
         self._ssrc: int | None = None
         self._ssrc_seen = 0.0
         self._candidate: list[tuple[RtpPacket, float]] = []
@@ -292,12 +293,22 @@ class StreamRecorder:
         and their RFC 4733 digits are not recorded."""
         if self.muted and not muted:
             self._unmuted_at = at
+            self._mute_spans[-1][1] = at
+        elif muted and not self.muted:
+            self._mute_spans.append([at, float("inf")])
         self.muted = muted
+
+    def _arrived_muted(self, arrival: float) -> bool:
+        """Did this packet arrive during an operator's pause? Decided by arrival time,
+        not by when the batch is processed: a packet that arrived while paused and is
+        processed after the resume is still silence."""
+        return any(start <= arrival < end for start, end in self._mute_spans[-4:])
 
     # ---------------------------------------------------------------- packets
     def process(self, batch: Iterable[Arrival], now: float) -> None:
         """Everything one socket received since the last call, then jitter timeouts."""
-        released: list[tuple[Released, float]] = []
+        segments: list[Segment] = []
+        jitter_push = self.jitter.push
         for raw, addr, arrival in batch:
             if is_rtcp(raw):  # RFC 5761 §4: RTCP multiplexed on the RTP port
                 self._rtcp(raw, addr)
@@ -317,13 +328,25 @@ class StreamRecorder:
             elif addr != self.source:
                 self.counters["foreign_source"] += 1
                 continue
+            if packet.ssrc == self._ssrc:  # the locked SSRC: what _admit would do
+                self._ssrc_seen = arrival
+                if self._candidate:
+                    self._candidate = []
+                if self._mute_spans and self._arrived_muted(arrival):
+                    self._muted_seqs.add(packet.sequence_number)
+                released = jitter_push(packet, arrival)
+                if released:
+                    self._place(released, arrival, segments)
+                continue
             for accepted, at in self._admit(packet, arrival):
-                if self.muted:
+                if self._mute_spans and self._arrived_muted(at):
                     self._muted_seqs.add(accepted.sequence_number)
-                released.extend((item, at) for item in self.jitter.push(accepted, at))
-        released.extend((item, now) for item in self.jitter.poll(now))
-        if released:
-            self._place(released)
+                self._place(jitter_push(accepted, at), at, segments)
+        timed_out = self.jitter.poll(now)
+        if timed_out:
+            self._place(timed_out, now, segments)
+        if segments and self.sink is not None:
+            self._write(segments, self.sink)
         if self._muted_seqs and not self.muted and now - self._unmuted_at > 2 * JITTER_DELAY:
             self._muted_seqs.clear()  # whatever the buffer held from the pause is out
 
@@ -333,7 +356,10 @@ class StreamRecorder:
 
     def finish(self) -> None:
         """End of the session: release what the jitter buffer holds, close DTMF."""
-        self._place([(item, time.time()) for item in self.jitter.flush()])
+        segments: list[Segment] = []
+        self._place(self.jitter.flush(), time.time(), segments)
+        if segments and self.sink is not None:
+            self._write(segments, self.sink)
         for event in self.dtmf.flush():
             self._record_dtmf(event)
 
@@ -439,43 +465,72 @@ class StreamRecorder:
             return round(self.clock_rate * PTIME)
         return frames * self.clock_rate // self.sample_rate
 
-    def _place(self, released: list[tuple[Released, float]]) -> None:
-        segments: list[Segment] = []
-        for item, at in released:
+    def _place(self, released: list[Released], at: float, segments: list[Segment]) -> None:
+        """Released packets and gaps (released at ``at``) to the timeline's segments."""
+        event_types = self._event_types
+        push = self.timeline.push
+        for item in released:
             if (
-                isinstance(item, RtpPacket)
-                and item.payload_type in self._event_types
+                event_types
+                and isinstance(item, RtpPacket)
+                and item.payload_type in event_types
                 and not self._is_muted(item)
             ):
                 self._telephone_event(item)
-            segments.extend(self.timeline.push(item, at))
-        if self.sink is not None:
-            self._write(segments, self.sink)
+            segments += push(item, at)
 
     def _write(self, segments: list[Segment], sink: AudioSink) -> None:
         audio: dict[int, list[Segment]] = {}
+        decoders = self.decoders
         for segment in segments:
             packet = segment.packet
             if segment.kind == "audio" and packet is not None:
                 if self._is_muted(packet):
                     sink.pad_to(segment.sample_offset + segment.duration)
-                elif packet.payload_type in self.decoders:
-                    audio.setdefault(packet.payload_type, []).append(segment)
+                elif packet.payload_type in decoders:
+                    placed = audio.get(packet.payload_type)
+                    if placed is None:
+                        audio[packet.payload_type] = [segment]
+                    else:
+                        placed.append(segment)
                 else:
                     self._not_decoded(packet.payload_type)
             else:
                 sink.pad_to(segment.sample_offset + segment.duration)
+        channels = self.channels
         for payload_type, placed in audio.items():
             # One decoder call per payload type and batch; then each packet's
             # samples go to its offset, and a short one is padded to its segment.
+            # Packets that follow each other exactly go to the sink in one write.
             payloads = [s.packet.payload for s in placed if s.packet is not None]
-            decoded = self.decoders[payload_type].decode(payloads)
+            decoded = decoders[payload_type].decode(payloads)
             self.counters["corrupt_payloads"] += decoded.corrupt
+            samples = decoded.samples
+            step = decoded.channels
+            offsets = decoded.offsets.tolist()
+            run_offset = run_end = -1  # the run of exact packets not yet written
+            run_start = 0  # its first frame in ``samples``
             for n, segment in enumerate(placed):
-                samples = decoded.payload(n)
-                sink.write_at(segment.sample_offset, samples)
-                if len(samples) < segment.duration * self.channels:
+                start, end = offsets[n], offsets[n + 1]
+                length = (end - start) * step
+                if length == segment.duration * channels:
+                    if segment.sample_offset == run_end:
+                        run_end += segment.duration
+                        continue
+                    if run_end >= 0:
+                        sink.write_at(run_offset, samples[run_start * step : start * step])
+                    run_offset = segment.sample_offset
+                    run_end = run_offset + segment.duration
+                    run_start = start
+                    continue
+                if run_end >= 0:
+                    sink.write_at(run_offset, samples[run_start * step : start * step])
+                    run_end = -1
+                sink.write_at(segment.sample_offset, samples[start * step : end * step])
+                if length < segment.duration * channels:
                     sink.pad_to(segment.sample_offset + segment.duration)
+            if run_end >= 0:
+                sink.write_at(run_offset, samples[run_start * step : offsets[-1] * step])
 
     def _is_muted(self, packet: RtpPacket) -> bool:
         return self.muted or packet.sequence_number in self._muted_seqs

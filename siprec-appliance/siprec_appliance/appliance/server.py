@@ -113,7 +113,7 @@ class Appliance:
         config = self.config
         data_dir = config.storage.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        recovered = recover_unfinished(data_dir)
+        recovered = recover_unfinished(data_dir, config.recording)
         if recovered:
             log.warning("recovered %d unfinished recordings after a crash", len(recovered))
         self.catalog = await Catalog.open(data_dir)

@@ -87,12 +87,23 @@ class JitterBuffer:
         if packet.ssrc != self._ssrc:
             return self._new_source(packet, now)
         self.stats.on_packet(packet, now)
+        ext = self._next
+        if not self._pending and packet.sequence_number == ext & 0xFFFF:
+            # Fast path, the common case: the next expected packet and nothing held.
+            self._bad = None
+            if ext < self._highest:
+                self.stats.reordered += 1
+            else:
+                self._highest = ext
+            out: list[Released] = []
+            self._release(packet, ext, out)
+            return out
         delta = _seq_delta(packet.sequence_number, self._next)
         if delta > MAX_DROPOUT or delta < -MAX_MISORDER:
             return self._probation(packet, now)
         self._bad = None
         ext = self._next + delta
-        out: list[Released] = []
+        out = []
         if delta < 0 or ext in self._pending:
             if delta < 0 and self._released[ext % _RING] != ext:
                 self.stats.late += 1  # its slot was already given up as lost

@@ -146,6 +146,24 @@ class StreamStats:
 
     def on_packet(self, packet: RtpPacket, now: float) -> None:
         """Account one arriving packet (arrival order, ``now`` in seconds)."""
+        seq = packet.sequence_number
+        last_arrival = self._last_arrival
+        if (
+            packet.ssrc == self._ssrc
+            and 0 < seq - self._max_seq < MAX_DROPOUT
+            and last_arrival is not None
+        ):
+            # Fast path, the common case: the same run, ahead without a wrap.
+            self._max_seq = seq
+            self.received += 1
+            self._run_received += 1
+            timestamp = packet.timestamp
+            ts_delta = (timestamp - self._last_ts + 0x80000000) % 0x100000000 - 0x80000000
+            d = (now - last_arrival) * self.clock_rate - ts_delta
+            self.jitter += (abs(d) - self.jitter) / 16.0
+            self._last_arrival = now
+            self._last_ts = timestamp
+            return
         if packet.ssrc != self._ssrc:
             if self._ssrc is not None:
                 self.ssrc_changes += 1

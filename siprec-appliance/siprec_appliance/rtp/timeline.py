@@ -148,6 +148,18 @@ class StreamTimeline:
             return []
         out: list[Segment] = []
         packet = item
+        if (
+            packet.ssrc == self._ssrc
+            and packet.sequence_number == self._expected_seq
+            and packet.payload_type not in self._event_types
+        ):
+            # Fast path, the common case: the next packet of the current sub-timeline.
+            last = self._last_ext
+            ext = last + (packet.timestamp - last + 0x80000000) % _TS_MOD - 0x80000000
+            if ext >= last:
+                self._expected_seq = (packet.sequence_number + 1) % _SEQ_MOD
+                self._place(packet, ext, out)
+                return out
         if self._ssrc is None:
             self._origin_arrival = now
             self._start_sub(packet, 0, now)
