@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -99,12 +100,28 @@ async def end_calls(calls: list[tuple[Uac, Call]]) -> None:
     await asyncio.wait([c.bye_ok for _, c in calls if c.bye_ok is not None], timeout=30)
 
 
+def finished_documents(daemon: Daemon, count: int, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Every call's session.json once it is final (closing runs in a thread)."""
+    deadline = time.time() + timeout
+    while True:
+        documents = []
+        for path in (daemon.data_dir / "recordings").glob("*/*/session.json"):
+            try:
+                document = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being rewritten
+            if str(document["session"]["call_id"]).startswith(f"cap-{count}-"):
+                documents.append(document)
+        done = [d for d in documents if d.get("state") != "recording"]
+        if len(done) == count or time.time() > deadline:
+            return done
+        time.sleep(0.5)
+
+
 def check(daemon: Daemon, count: int, sent: int) -> dict[str, float]:
     received = lost = streams = short = 0
-    for path in (daemon.data_dir / "recordings").glob("*/*/session.json"):
-        document = json.loads(path.read_text())
-        if not str(document["session"]["call_id"]).startswith(f"cap-{count}-"):
-            continue
+    documents = finished_documents(daemon, count)
+    for document in documents:
         for stream in document["streams"]:
             streams += 1
             received += int(stream.get("received", 0))
@@ -112,6 +129,7 @@ def check(daemon: Daemon, count: int, sent: int) -> dict[str, float]:
             if abs(float(stream.get("duration") or 0) - sent * 0.02) > 0.04:
                 short += 1
     return {
+        "finalised": len(documents),
         "streams": streams,
         "received": received,
         "expected": 2 * count * sent,
