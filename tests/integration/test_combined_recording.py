@@ -13,12 +13,19 @@ import threading
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from support.daemon import SipClient, establish_call, running_daemon
-from support.recorded import SIPREC_TYPE, peak_hz, session_dir, wait_for
+from support.recorded import (
+    SIPREC_TYPE,
+    decode_audio,
+    onset_lag,
+    peak_hz,
+    session_dir,
+    tone_envelope,
+    wait_for,
+)
 from support.rtp_sender import g711_stream, send_paced
 from support.src import multipart, sdp
 
@@ -43,32 +50,6 @@ METADATA = b"""<?xml version="1.0" encoding="UTF-8"?>
   </participantstreamassoc>
 </recording>
 """
-
-
-def _decode(path: Path) -> tuple[int, np.ndarray]:
-    """(rate, samples shaped (frames, channels)) as FFmpeg decodes the file."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        channels = stream.codec_context.layout.nb_channels
-        parts = [f.to_ndarray().reshape(-1, channels) for f in container.decode(stream)]
-        return stream.rate, np.concatenate(parts).astype(np.float64)
-
-
-def _envelope(samples: np.ndarray, rate: int) -> np.ndarray:
-    """1 where the tone sounds (5 ms moving peak over a threshold), else 0."""
-    window = max(1, rate // 200)
-    loud = np.abs(samples) > 1000
-    return (np.convolve(loud, np.ones(window), mode="same") > 0).astype(np.float64)
-
-
-def _lag(late: np.ndarray, early: np.ndarray, rate: int) -> float:
-    """Seconds by which ``late`` follows ``early``: the peak of their cross-correlation."""
-    size = 2 * len(late)  # zero padding: no wrap-around
-    spectrum = np.fft.rfft(late, size) * np.conj(np.fft.rfft(early, size))
-    shift = int(np.argmax(np.fft.irfft(spectrum, size)))
-    if shift > len(late):
-        shift -= size
-    return shift / rate
 
 
 def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> None:
@@ -115,7 +96,7 @@ def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> N
     ]
     assert combined["offsets"]["1"] - combined["offsets"]["0"] == pytest.approx(delay, abs=0.02)
 
-    rate, samples = _decode(directory / combined["file"])
+    rate, samples = decode_audio(directory / combined["file"])
     assert rate == 8000 and samples.shape[1] == 2
     left, right = samples[:, 0], samples[:, 1]
     # Each tone on its channel: the caller's 1000 Hz left, the callee's 440 Hz right.
@@ -125,7 +106,7 @@ def test_combined_file_puts_each_leg_on_its_channel_in_time(tmp_path: Path) -> N
     assert len(samples) / rate == pytest.approx(SECONDS + delay, abs=TOLERANCE)
     assert combined["duration"] == pytest.approx(len(samples) / rate, abs=0.001)
     # Alignment: the caller's tone follows the callee's by the real sending delay.
-    lag = _lag(_envelope(left, rate), _envelope(right, rate), rate)
+    lag = onset_lag(tone_envelope(left, rate), tone_envelope(right, rate), rate)
     assert lag == pytest.approx(delay, abs=TOLERANCE)
     onset_right = np.flatnonzero(np.abs(right) > 1000)[0] / rate
     assert onset_right == pytest.approx(0.0, abs=TOLERANCE)

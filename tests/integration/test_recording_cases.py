@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 import time
 import wave
 from pathlib import Path
@@ -15,23 +14,22 @@ import numpy as np
 import pytest
 
 from support.daemon import Call, SipClient, establish_call, running_daemon
-from support.recorded import SIPREC_TYPE, answered_ports, peak_hz, read_wav, session_dir, wait_for
+from support.recorded import (
+    SIPREC_TYPE,
+    answered_ports,
+    peak_hz,
+    read_wav,
+    restamp,
+    session_dir,
+    sound_and_gap,
+    wait_for,
+)
 from support.rtp_sender import PTIME, RATE, g711_stream
 from support.src import multipart, sdp
 
 pytestmark = pytest.mark.integration
 
 TONE = 1.0  # seconds of each tone part
-QUIET = 100  # |sample| below this is silence (a sine of amplitude 8000 is rarely under it)
-
-
-def _sound(samples: np.ndarray) -> tuple[int, int, int, int]:
-    """(first loud sample, start and end of the longest quiet run inside, last loud + 1)."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= QUIET)
-    assert len(loud) > 0
-    gaps = np.diff(loud)
-    widest = int(np.argmax(gaps))
-    return int(loud[0]), int(loud[widest]) + 1, int(loud[widest + 1]), int(loud[-1]) + 1
 
 
 def _send(sock: socket.socket, target: tuple[str, int], packets: list[bytes]) -> None:
@@ -43,15 +41,6 @@ def _send(sock: socket.socket, target: tuple[str, int], packets: list[bytes]) ->
         if delay > 0:
             time.sleep(delay)
         sock.sendto(packet, target)
-
-
-def _restamp(packets: list[bytes], advance: int) -> list[bytes]:
-    """The packets with their RTP timestamps moved ``advance`` units on."""
-    out = []
-    for packet in packets:
-        (timestamp,) = struct.unpack_from("!I", packet, 4)
-        out.append(packet[:4] + struct.pack("!I", (timestamp + advance) & 0xFFFFFFFF) + packet[8:])
-    return out
 
 
 def _completed(directory: Path) -> dict[str, Any]:
@@ -92,7 +81,7 @@ def test_ssrc_change_mid_stream_keeps_both_parts_in_time(tmp_path: Path) -> None
     assert stream["ssrc_changes"] >= 1, stream
     rate, samples = read_wav(directory / stream["file"])
     assert len(samples) / rate == pytest.approx(span, abs=0.02)
-    start, gap_start, gap_end, end = _sound(samples)
+    start, gap_start, gap_end, end = sound_and_gap(samples)
     assert start / rate == pytest.approx(0.0, abs=0.02)
     assert gap_start / rate == pytest.approx(TONE, abs=0.02)
     assert gap_end / rate == pytest.approx(restarted - began, abs=0.02)
@@ -116,7 +105,7 @@ def test_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> None:
                 _reinvite(call, "sendonly")
                 resumed = time.monotonic()  # the sender's clock ran on: so do its timestamps
                 later = g711_stream(target, 440, TONE, ssrc=0x3333, seq=1000 + len(part))
-                _send(sock, target, _restamp(later.packets, round((resumed - began) * RATE)))
+                _send(sock, target, restamp(later.packets, round((resumed - began) * RATE)))
             time.sleep(0.2)
             assert call.bye().status == 200
             directory = session_dir(daemon)
@@ -134,7 +123,7 @@ def test_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> None:
         mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, channels)
     channel = next(c["channel"] for c in combined["channels"] if 0 in c["streams"])
     samples = mixed[:, channel]
-    start, gap_start, gap_end, end = _sound(samples)
+    start, gap_start, gap_end, end = sound_and_gap(samples)
     assert (gap_start - start) / rate == pytest.approx(TONE, abs=0.02)
     assert (gap_end - gap_start) / rate == pytest.approx(hold, abs=0.02)
     assert (end - gap_end) / rate == pytest.approx(TONE, abs=0.02)

@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import socket
-import struct
 import threading
 import time
 import wave
@@ -29,12 +28,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 
 from support.daemon import Daemon, running_daemon
-from support.recorded import peak_hz, read_wav, session_dir, wait_for
+from support.recorded import (
+    decode_audio,
+    onset_lag,
+    peak_hz,
+    read_wav,
+    restamp,
+    session_dir,
+    sound_and_gap,
+    tone_envelope,
+    wait_for,
+)
 from support.rtp_sender import PTIME, RATE, SrtpSender, Stream, g711_stream, send_paced
 from support.sipp import Sipp, sipp_available, sipp_command
 
@@ -45,7 +53,6 @@ pytestmark = [
 
 RTP_RANGE = (20000, 23999)  # outside Linux's ephemeral range, as in test_sipp.py
 TOLERANCE = 0.02  # seconds: the issue's bound for durations and alignment
-QUIET = 100  # |sample| below this is silence (a sine of amplitude 8000 is rarely under it)
 GRACE = {"SIPREC_SIP_SHUTDOWN_GRACE": "1"}
 
 
@@ -118,49 +125,6 @@ def _impaired_ticks(
     return ticks
 
 
-def _decode(path: Path) -> tuple[int, np.ndarray]:
-    """(rate, samples shaped (frames, channels)) as FFmpeg decodes the file."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        channels = stream.codec_context.layout.nb_channels
-        parts = [f.to_ndarray().reshape(-1, channels) for f in container.decode(stream)]
-        return stream.rate, np.concatenate(parts).astype(np.float64)
-
-
-def _envelope(samples: np.ndarray, rate: int) -> np.ndarray:
-    """1 where the tone sounds (5 ms moving peak over a threshold), else 0."""
-    window = max(1, rate // 200)
-    loud = np.abs(samples) > 1000
-    return (np.convolve(loud, np.ones(window), mode="same") > 0).astype(np.float64)
-
-
-def _lag(late: np.ndarray, early: np.ndarray, rate: int) -> float:
-    """Seconds by which ``late`` follows ``early``: the peak of their cross-correlation."""
-    size = 2 * len(late)
-    spectrum = np.fft.rfft(late, size) * np.conj(np.fft.rfft(early, size))
-    shift = int(np.argmax(np.fft.irfft(spectrum, size)))
-    if shift > len(late):
-        shift -= size
-    return shift / rate
-
-
-def _sound(samples: np.ndarray) -> tuple[int, int, int, int]:
-    """(first loud sample, start and end of the longest quiet run inside, last loud + 1)."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= QUIET)
-    assert len(loud) > 0
-    widest = int(np.argmax(np.diff(loud)))
-    return int(loud[0]), int(loud[widest]) + 1, int(loud[widest + 1]), int(loud[-1]) + 1
-
-
-def _restamp(packets: list[bytes], advance: int) -> list[bytes]:
-    """The packets with their RTP timestamps moved ``advance`` units on."""
-    out = []
-    for packet in packets:
-        (timestamp,) = struct.unpack_from("!I", packet, 4)
-        out.append(packet[:4] + struct.pack("!I", (timestamp + advance) & 0xFFFFFFFF) + packet[8:])
-    return out
-
-
 def test_sipp_two_tones_with_impairments_on_their_channels(tmp_path: Path) -> None:
     seconds, delay = 2.0, 0.3
     with running_daemon(tmp_path, rtp_range=RTP_RANGE, extra_env=GRACE) as daemon:
@@ -202,13 +166,13 @@ def test_sipp_two_tones_with_impairments_on_their_channels(tmp_path: Path) -> No
         (0, "caller", "sip:alice@example.com", [0]),
         (1, "callee", "sip:bob@example.com", [1]),
     ]
-    rate, samples = _decode(directory / combined["file"])
+    rate, samples = decode_audio(directory / combined["file"])
     assert rate == 8000 and samples.shape[1] == 2
     left, right = samples[:, 0], samples[:, 1]
     assert peak_hz(left, rate) == pytest.approx(440, abs=10)
     assert peak_hz(right, rate) == pytest.approx(1000, abs=10)
     assert len(samples) / rate == pytest.approx(seconds + sent_delay, abs=TOLERANCE)
-    lag = _lag(_envelope(right, rate), _envelope(left, rate), rate)
+    lag = onset_lag(tone_envelope(right, rate), tone_envelope(left, rate), rate)
     assert lag == pytest.approx(sent_delay, abs=TOLERANCE)
     onset_left = np.flatnonzero(np.abs(left) > 1000)[0] / rate
     assert onset_left == pytest.approx(0.0, abs=TOLERANCE)
@@ -228,7 +192,7 @@ def test_sipp_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> N
         wait_for(lambda: _streams_paused(daemon) == [False, False], timeout=5.0)
         resumed = time.monotonic()  # the sender's clock ran on: so do its timestamps
         later = g711_stream(target, 440, tone_seconds, ssrc=0x3333, seq=1000 + len(part))
-        packets = _restamp(later.packets, round((resumed - began) * RATE))
+        packets = restamp(later.packets, round((resumed - began) * RATE))
         _send_ticks(target, [[p] for p in packets])
         directory, document = _finish(daemon, run)
     hold = resumed - began - tone_seconds  # end of part 1 to the first packet of part 2
@@ -243,7 +207,7 @@ def test_sipp_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> N
         mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, channels)
     channel = next(c["channel"] for c in combined["channels"] if 0 in c["streams"])
     samples = mixed[:, channel]
-    start, gap_start, gap_end, end = _sound(samples)
+    start, gap_start, gap_end, end = sound_and_gap(samples)
     assert (gap_start - start) / rate == pytest.approx(tone_seconds, abs=TOLERANCE)
     assert (gap_end - gap_start) / rate == pytest.approx(hold, abs=TOLERANCE)
     assert (end - gap_end) / rate == pytest.approx(tone_seconds, abs=TOLERANCE)
@@ -303,7 +267,7 @@ def test_sipp_ssrc_change_on_stream_2_keeps_both_parts_in_time(tmp_path: Path) -
     assert streams[1]["ssrc_changes"] >= 1, streams[1]
     rate, samples = read_wav(directory / streams[1]["file"])
     assert len(samples) / rate == pytest.approx(span, abs=TOLERANCE)
-    start, gap_start, gap_end, end = _sound(samples)
+    start, gap_start, gap_end, end = sound_and_gap(samples)
     assert start / rate == pytest.approx(0.0, abs=TOLERANCE)
     assert gap_start / rate == pytest.approx(part_seconds, abs=TOLERANCE)
     assert gap_end / rate == pytest.approx(restarted - began, abs=TOLERANCE)
