@@ -10,15 +10,16 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
 
 from siprec_appliance.appliance.api import create_app, snapshot_to_json, start_api
-from siprec_appliance.appliance.control import ApplianceControl, PauseOutcome
+from siprec_appliance.appliance.control import ApplianceControl
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+from support.fake_control import PausableSessions
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def make_session(session_id: str, *, started_at: float = 1_700_000_000.25) -> Se
 
 
 @dataclass
-class FakeAppliance:
+class FakeAppliance(PausableSessions):
     """A small ApplianceControl for tests (our interface, not a remote mock)."""
 
     sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
@@ -96,21 +97,6 @@ class FakeAppliance:
     def terminate_session(self, session_id: str) -> bool:
         self.terminate_calls.append(session_id)
         return self.sessions.pop(session_id, None) is not None
-
-    def pause_session(self, session_id: str) -> PauseOutcome:
-        return self._set_paused(session_id, True)
-
-    def resume_session(self, session_id: str) -> PauseOutcome:
-        return self._set_paused(session_id, False)
-
-    def _set_paused(self, session_id: str, paused: bool) -> PauseOutcome:
-        snapshot = self.sessions.get(session_id)
-        if snapshot is None:
-            return PauseOutcome.NO_SESSION
-        if snapshot.recording_paused == paused:
-            return PauseOutcome.UNCHANGED
-        self.sessions[session_id] = replace(snapshot, recording_paused=paused)
-        return PauseOutcome.CHANGED
 
 
 @dataclass

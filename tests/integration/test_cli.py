@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ import pytest
 
 from siprec_appliance.appliance.api import create_app, start_api
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
-from siprec_appliance.appliance.control import PauseOutcome
 from siprec_appliance.cli import main
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
 from support.catalog_data import participant, sha256, write_recording
+from support.fake_control import PausableSessions
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ _names = itertools.count()
 
 
 @dataclass
-class Appliance:
+class Appliance(PausableSessions):
     """A small ApplianceControl for tests (our interface, not a remote mock)."""
 
     sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
@@ -55,21 +55,6 @@ class Appliance:
     def terminate_session(self, session_id: str) -> bool:
         self.terminate_calls.append(session_id)
         return self.sessions.pop(session_id, None) is not None
-
-    def pause_session(self, session_id: str) -> PauseOutcome:
-        return self._set_paused(session_id, True)
-
-    def resume_session(self, session_id: str) -> PauseOutcome:
-        return self._set_paused(session_id, False)
-
-    def _set_paused(self, session_id: str, paused: bool) -> PauseOutcome:
-        snapshot = self.sessions.get(session_id)
-        if snapshot is None:
-            return PauseOutcome.NO_SESSION
-        if snapshot.recording_paused == paused:
-            return PauseOutcome.UNCHANGED
-        self.sessions[session_id] = replace(snapshot, recording_paused=paused)
-        return PauseOutcome.CHANGED
 
 
 def make_session(session_id: str) -> SessionSnapshot:

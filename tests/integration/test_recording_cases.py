@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import socket
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from support.daemon import Call, SipClient, establish_call, running_daemon
 from support.recorded import (
     SIPREC_TYPE,
     answered_ports,
+    held_channel,
     peak_hz,
     read_wav,
     restamp,
@@ -113,16 +112,7 @@ def test_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> None:
         finally:
             client.close()
     hold = resumed - began - TONE  # end of part 1 to the first packet of part 2
-    stream = next(s for s in document["streams"] if s["index"] == 0)
-    assert any("paused" in event for event in stream["pauses"]), stream["pauses"]
-    assert any("resumed" in event for event in stream["pauses"]), stream["pauses"]
-    combined = document["combined"]
-    assert any(0 in pause["streams"] for pause in combined["pauses"]), combined
-    with wave.open(str(directory / combined["file"]), "rb") as wav:
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, channels)
-    channel = next(c["channel"] for c in combined["channels"] if 0 in c["streams"])
-    samples = mixed[:, channel]
+    rate, samples = held_channel(directory, document, 0)
     start, gap_start, gap_end, end = sound_and_gap(samples)
     assert (gap_start - start) / rate == pytest.approx(TONE, abs=0.02)
     assert (gap_end - gap_start) / rate == pytest.approx(hold, abs=0.02)

@@ -23,7 +23,6 @@ import os
 import socket
 import threading
 import time
-import wave
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import pytest
 from support.daemon import Daemon, running_daemon
 from support.recorded import (
     decode_audio,
+    held_channel,
     onset_lag,
     peak_hz,
     read_wav,
@@ -197,16 +197,7 @@ def test_sipp_hold_and_resume_is_silence_of_the_hold_length(tmp_path: Path) -> N
         directory, document = _finish(daemon, run)
     hold = resumed - began - tone_seconds  # end of part 1 to the first packet of part 2
     assert hold > 1.0, hold
-    stream = next(s for s in document["streams"] if s["index"] == 0)
-    assert any("paused" in event for event in stream["pauses"]), stream["pauses"]
-    assert any("resumed" in event for event in stream["pauses"]), stream["pauses"]
-    combined = document["combined"]
-    assert any(0 in pause["streams"] for pause in combined["pauses"]), combined
-    with wave.open(str(directory / combined["file"]), "rb") as wav:
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, channels)
-    channel = next(c["channel"] for c in combined["channels"] if 0 in c["streams"])
-    samples = mixed[:, channel]
+    rate, samples = held_channel(directory, document, 0)
     start, gap_start, gap_end, end = sound_and_gap(samples)
     assert (gap_start - start) / rate == pytest.approx(tone_seconds, abs=TOLERANCE)
     assert (gap_end - gap_start) / rate == pytest.approx(hold, abs=TOLERANCE)

@@ -8,6 +8,7 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -95,3 +96,18 @@ def restamp(packets: list[bytes], advance: int) -> list[bytes]:
         (timestamp,) = struct.unpack_from("!I", packet, 4)
         out.append(packet[:4] + struct.pack("!I", (timestamp + advance) & 0xFFFFFFFF) + packet[8:])
     return out
+
+
+def held_channel(directory: Path, document: dict[str, Any], index: int) -> tuple[int, np.ndarray]:
+    """Check that stream ``index``'s hold was recorded (per stream and in the combined
+    file) and return (rate, samples) of its channel in the combined WAV."""
+    stream = next(s for s in document["streams"] if s["index"] == index)
+    assert any("paused" in event for event in stream["pauses"]), stream["pauses"]
+    assert any("resumed" in event for event in stream["pauses"]), stream["pauses"]
+    combined = document["combined"]
+    assert any(index in pause["streams"] for pause in combined["pauses"]), combined
+    with wave.open(str(directory / combined["file"]), "rb") as wav:
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        mixed = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, channels)
+    channel = next(c["channel"] for c in combined["channels"] if index in c["streams"])
+    return rate, mixed[:, channel]
