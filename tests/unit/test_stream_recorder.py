@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from siprec_appliance.appliance.lanes import Lanes
 from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder
 from siprec_appliance.appliance.recording import SessionRecording
 from siprec_appliance.rtp import decode_pcmu
@@ -210,3 +211,52 @@ def test_pause_is_decided_by_arrival_not_by_processing_time() -> None:
     assert np.array_equal(sink.samples[:1600], expected[:1600])
     assert not sink.samples[1600:3200].any(), "audio that arrived while paused was written"
     assert np.array_equal(sink.samples[3200:], expected[3200:])
+
+
+def test_audio_before_a_gap_in_the_same_batch_is_kept() -> None:
+    """One 100 ms batch holding voice, a DTX jump of 60 ms, then voice again: every
+    voice packet lands at its RTP time and the jump is silence (a regression: the
+    silence used to be written first and the audio before it was dropped)."""
+    voiced = decode_pcmu(bytes([0x10]) * 160)
+    timestamps = [0, 160, 320, 960, 1120]  # 480-1 ... 960: three packet times of DTX
+    packets = [
+        rtp_packet(bytes([0x10]) * 160, seq=1 + n, timestamp=ts, ssrc=5, marker=n == 3)
+        for n, ts in enumerate(timestamps)
+    ]
+    sink = Sink()
+    recorder = StreamRecorder(_plan(), sink)
+    recorder.process([(p, SRC, 1000.0 + 0.02 * n) for n, p in enumerate(packets)], 1000.1)
+    recorder.finish()
+    assert len(sink.samples) == 1280
+    for ts in timestamps:
+        assert np.array_equal(sink.samples[ts : ts + 160], voiced), f"packet at {ts} missing"
+    assert not sink.samples[480:960].any()
+
+
+def test_a_thread_lane_writes_what_the_inline_path_writes() -> None:
+    """Decoding and writing on a worker lane (the daemon's way) gives the same samples,
+    in order, as running them inline; the barrier waits for every queued job."""
+    stream = g711_stream(SRC, 440, 2.0, ssrc=7)
+    packets = impair(stream.packets, lose=[10, 11, 40], swap=[20, 60], duplicate=[30])
+    inline_sink, lane_sink = Sink(), Sink()
+    lanes = Lanes(2)
+    try:
+        lane = lanes.lane("session-1")
+        recorders = [
+            StreamRecorder(_plan(), inline_sink),
+            StreamRecorder(_plan(), lane_sink, lane=lane),
+        ]
+        for start in range(0, len(packets), 5):  # 100 ms batches, like the daemon's tick
+            now = 1000.0 + 0.02 * start
+            batch = [(p, SRC, now + 0.02 * k) for k, p in enumerate(packets[start : start + 5])]
+            for recorder in recorders:
+                recorder.process(batch, now + 0.1)
+            lanes.flush()
+        for recorder in recorders:
+            recorder.process([], 1010.0)
+            recorder.finish()
+        lane.barrier().result(timeout=10)
+    finally:
+        lanes.close()
+    assert len(inline_sink.samples) == 16000
+    assert np.array_equal(lane_sink.samples, inline_sink.samples)

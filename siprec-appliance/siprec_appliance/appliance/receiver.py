@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pylibsrtp
 
+from siprec_appliance.appliance.lanes import INLINE, Lane
 from siprec_appliance.codecs import Decoder, decoder_for
 from siprec_appliance.rtp import (
     CODEC_IMPAIRMENTS,
@@ -64,6 +65,9 @@ SSRC_PROBATION = 5  # packets a new SSRC must send before it is taken
 
 Address = tuple[Any, ...]
 Arrival = tuple[bytes, Address, float]
+# A placed segment for the lane: (payload type, payload) of audio to decode, or
+# (-1, b"") for silence of the segment's length.
+Placed = tuple[int, bytes, Segment]
 
 # SDP crypto suite (RFC 4568 §6.2, RFC 7714 §14.2) -> libsrtp profile.
 SRTP_PROFILES = {
@@ -122,6 +126,12 @@ def audio_format(plan: StreamPlan) -> tuple[int, int] | None:
     return None if first is None else (first.sample_rate, first.channels)
 
 
+def _write_run(sink: AudioSink, offset: int, run: list[npt.NDArray[np.int16]]) -> None:
+    """Write consecutive exact packets' samples at ``offset`` in one call."""
+    if run:
+        sink.write_at(offset, run[0] if len(run) == 1 else np.concatenate(run))
+
+
 class StreamReceiver(asyncio.DatagramProtocol):
     """One socket: collects datagrams for :meth:`process`, counts them."""
 
@@ -178,8 +188,16 @@ class StreamRecorder:
     (say G.722 next to PCMU) is received and counted as ``not_decoded``.
     """
 
-    def __init__(self, plan: StreamPlan, sink: AudioSink | None, *, session_id: str = "") -> None:
+    def __init__(
+        self,
+        plan: StreamPlan,
+        sink: AudioSink | None,
+        *,
+        session_id: str = "",
+        lane: Lane = INLINE,
+    ) -> None:
         self.index = plan.index
+        self.lane = lane  # where decoding and writing run (a worker thread in the daemon)
         self.label = plan.label
         self.session_id = session_id
         self.sink = sink
@@ -480,57 +498,75 @@ class StreamRecorder:
             segments += push(item, at)
 
     def _write(self, segments: list[Segment], sink: AudioSink) -> None:
-        audio: dict[int, list[Segment]] = {}
+        """Decide on the loop what each segment is; decode and write on the lane.
+
+        A segment becomes audio when its payload type has a decoder and it did not
+        arrive during an operator's pause; anything else (loss, DTX silence, muted
+        or undecodable packets) is silence of its exact length. Which it is depends
+        on state the loop changes (mute spans, the codec map), so it is settled
+        here; the job gets the decoders of this moment.
+        """
         decoders = self.decoders
+        placed: list[Placed] = []
         for segment in segments:
             packet = segment.packet
-            if segment.kind == "audio" and packet is not None:
-                if self._is_muted(packet):
-                    sink.pad_to(segment.sample_offset + segment.duration)
-                elif packet.payload_type in decoders:
-                    placed = audio.get(packet.payload_type)
-                    if placed is None:
-                        audio[packet.payload_type] = [segment]
-                    else:
-                        placed.append(segment)
-                else:
-                    self._not_decoded(packet.payload_type)
-            else:
-                sink.pad_to(segment.sample_offset + segment.duration)
+            if segment.kind == "audio" and packet is not None and not self._is_muted(packet):
+                if packet.payload_type in decoders:
+                    placed.append((packet.payload_type, packet.payload, segment))
+                    continue
+                self._not_decoded(packet.payload_type)
+            placed.append((-1, b"", segment))
+        self.lane.run(lambda: self._decode_and_write(placed, decoders, sink))
+
+    def _decode_and_write(
+        self, placed: list[Placed], decoders: dict[int, Decoder], sink: AudioSink
+    ) -> None:
+        """One decoder call per payload type and batch, then every segment in order.
+
+        Writing follows the segments' order, so audio before a gap in the same batch
+        is written before the gap's silence (the sink never goes backwards).
+        Packets that follow each other exactly go to the sink in one write; a
+        packet that decodes short is padded to its segment's length.
+        """
+        pieces = self._decode_batch(placed, decoders)
         channels = self.channels
-        for payload_type, placed in audio.items():
-            # One decoder call per payload type and batch; then each packet's
-            # samples go to its offset, and a short one is padded to its segment.
-            # Packets that follow each other exactly go to the sink in one write.
-            payloads = [s.packet.payload for s in placed if s.packet is not None]
+        run: list[npt.NDArray[np.int16]] = []  # exact packets not yet written
+        run_offset = run_end = -1
+        for (_, _, segment), piece in zip(placed, pieces, strict=True):
+            offset, duration = segment.sample_offset, segment.duration
+            if piece is not None and len(piece) == duration * channels:
+                if offset == run_end:
+                    run.append(piece)
+                    run_end += duration
+                    continue
+                _write_run(sink, run_offset, run)
+                run, run_offset, run_end = [piece], offset, offset + duration
+                continue
+            _write_run(sink, run_offset, run)
+            run, run_end = [], -1
+            if piece is not None:
+                sink.write_at(offset, piece)
+            sink.pad_to(offset + duration)
+        _write_run(sink, run_offset, run)
+
+    def _decode_batch(
+        self, placed: list[Placed], decoders: dict[int, Decoder]
+    ) -> list[npt.NDArray[np.int16] | None]:
+        """Each audio segment's samples (interleaved), None for silence."""
+        pieces: list[npt.NDArray[np.int16] | None] = [None] * len(placed)
+        by_type: dict[int, list[int]] = {}
+        for n, (payload_type, _, _) in enumerate(placed):
+            if payload_type >= 0:
+                by_type.setdefault(payload_type, []).append(n)
+        for payload_type, indexes in by_type.items():
+            payloads = [placed[n][1] for n in indexes]
             decoded = decoders[payload_type].decode(payloads)
             self.counters["corrupt_payloads"] += decoded.corrupt
-            samples = decoded.samples
-            step = decoded.channels
+            samples, step = decoded.samples, decoded.channels
             offsets = decoded.offsets.tolist()
-            run_offset = run_end = -1  # the run of exact packets not yet written
-            run_start = 0  # its first frame in ``samples``
-            for n, segment in enumerate(placed):
-                start, end = offsets[n], offsets[n + 1]
-                length = (end - start) * step
-                if length == segment.duration * channels:
-                    if segment.sample_offset == run_end:
-                        run_end += segment.duration
-                        continue
-                    if run_end >= 0:
-                        sink.write_at(run_offset, samples[run_start * step : start * step])
-                    run_offset = segment.sample_offset
-                    run_end = run_offset + segment.duration
-                    run_start = start
-                    continue
-                if run_end >= 0:
-                    sink.write_at(run_offset, samples[run_start * step : start * step])
-                    run_end = -1
-                sink.write_at(segment.sample_offset, samples[start * step : end * step])
-                if length < segment.duration * channels:
-                    sink.pad_to(segment.sample_offset + segment.duration)
-            if run_end >= 0:
-                sink.write_at(run_offset, samples[run_start * step : offsets[-1] * step])
+            for k, n in enumerate(indexes):
+                pieces[n] = samples[offsets[k] * step : offsets[k + 1] * step]
+        return pieces
 
     def _is_muted(self, packet: RtpPacket) -> bool:
         return self.muted or packet.sequence_number in self._muted_seqs
