@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from siprec_appliance.appliance.lanes import INLINE, Lane
 from siprec_appliance.appliance.mixdown import (
     MixdownError,
     MixSource,
@@ -192,15 +193,23 @@ class WavWriter:
 class SessionRecording:
     """The stream recorders and WAV files of one recording session.
 
-    Threading: everything runs on the event loop except :meth:`fsync` and
-    :meth:`close`, which block and run in an executor; :meth:`close` only after
-    :meth:`finish`, when the loop no longer touches this session.
+    Threading: packets are placed on the event loop; decoding and writing the files
+    (and :meth:`sync`) run as jobs on the session's ``lane``, in order
+    (:mod:`~siprec_appliance.appliance.lanes`). :meth:`fsync` and :meth:`close`
+    block and run in an executor; :meth:`close` only after :meth:`finish` and once
+    the lane has run every job of this session (``Lanes.drain``).
     """
 
     def __init__(
-        self, session_id: str, directory: Path, settings: RecordingConfig | None = None
+        self,
+        session_id: str,
+        directory: Path,
+        settings: RecordingConfig | None = None,
+        *,
+        lane: Lane = INLINE,
     ) -> None:
         self.session_id = session_id
+        self.lane = lane
         self.directory = directory
         self.settings = settings if settings is not None else RecordingConfig()
         self.recorders: dict[int, StreamRecorder] = {}
@@ -247,7 +256,7 @@ class SessionRecording:
                 plan.index,
                 "/".join(plan.codecs) or "none",
             )
-        recorder = StreamRecorder(plan, writer, session_id=self.session_id)
+        recorder = StreamRecorder(plan, writer, session_id=self.session_id, lane=self.lane)
         recorder.set_muted(self.muted, time.time())
         return recorder
 
@@ -272,8 +281,15 @@ class SessionRecording:
             receiver.process(now)
 
     def sync(self) -> None:
-        for writer in self.writers.values():
-            writer.sync()
+        """Queue a sync of every file (valid headers on disk) behind the writes."""
+        self.lane.run(self._sync_writers)
+
+    def _sync_writers(self) -> None:
+        for writer in list(self.writers.values()):
+            try:
+                writer.sync()
+            except OSError as exc:
+                log.error("session %s: cannot write %s: %s", self.session_id, writer.path, exc)
 
     def fsync(self) -> None:
         """Blocking: run in an executor."""

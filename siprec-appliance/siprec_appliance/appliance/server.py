@@ -18,6 +18,7 @@ from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
 from siprec_appliance.appliance.control import PauseOutcome
+from siprec_appliance.appliance.lanes import Lanes
 from siprec_appliance.appliance.media import BoundPortAllocator
 from siprec_appliance.appliance.receiver import PROCESS_SECONDS
 from siprec_appliance.appliance.recording import (
@@ -55,6 +56,7 @@ from siprec_appliance.version import __version__
 log = logging.getLogger("siprec.appliance")
 
 MEDIA_SWEEP_SECONDS = 1.0
+DECODE_LANES = 2  # worker threads that decode and write (sessions pinned by id)
 
 
 def srs_settings(config: Config) -> SrsSettings:
@@ -106,6 +108,7 @@ class Appliance:
         self.api: ApiServer | None = None
         self.token_file: Path | None = None
         self.catalog: Catalog | None = None
+        self.lanes = Lanes(DECODE_LANES)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -201,6 +204,7 @@ class Appliance:
             self.api = None
         await self.transports.close()
         self.allocator.close_all(self._now())
+        await asyncio.get_running_loop().run_in_executor(None, self.lanes.close)
         if self.catalog is not None:
             await self.catalog.close()
 
@@ -307,7 +311,9 @@ class Appliance:
         directory = session_directory(
             self.config.storage.data_dir, session_id, session.created_at + self._offset()
         )
-        recording = SessionRecording(session_id, directory, self.config.recording)
+        recording = SessionRecording(
+            session_id, directory, self.config.recording, lane=self.lanes.lane(session_id)
+        )
         try:
             recording.update(session.streams, self.allocator.receivers)
             recording.write_document(self._session_document(recording, "recording"))
@@ -330,22 +336,25 @@ class Appliance:
             recording.note_pauses(event.paused, event.resumed, time.time())
 
     def _finish_recording(self, session_id: str, reason: str) -> None:
-        """Drain and flush on the loop; finalise files and session.json in a thread."""
+        """Drain sockets and jitter buffers on the loop; the rest in a task."""
         recording = self.recordings.pop(session_id, None)
         if recording is None or self._loop is None:
             return
         recording.finish(time.time())
-        document = self._session_document(recording, "completed")
-        document["end_reason"] = reason
-        task = self._loop.create_task(self._close_recording(recording, document))
+        snapshot = self._with_pause(self.core.snapshot(session_id, self._offset()))
+        task = self._loop.create_task(self._close_recording(recording, snapshot, reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def _close_recording(
-        self, recording: SessionRecording, document: dict[str, object]
+        self, recording: SessionRecording, snapshot: SessionSnapshot | None, reason: str
     ) -> None:
-        """Finalise the files and session.json in a thread, then index the result."""
+        """Wait for the lane to write everything, then finalise the files and
+        session.json in a thread, and index the result."""
         assert self._loop is not None
+        await self.lanes.drain(recording.session_id)
+        document = recording.document(snapshot.to_dict() if snapshot else None, "completed")
+        document["end_reason"] = reason
         try:
             await self._loop.run_in_executor(None, recording.close, document)
         except Exception as exc:
@@ -375,6 +384,7 @@ class Appliance:
                 binding.rtp.process(now)
                 if binding.rtcp is not None:
                     binding.rtcp.process(now)
+            self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
             if now - last_sync >= SYNC_SECONDS:
                 last_sync = now
                 self._sync_files()
@@ -382,10 +392,8 @@ class Appliance:
     def _sync_files(self) -> None:
         recordings = list(self.recordings.values())
         for recording in recordings:
-            try:
-                recording.sync()
-            except OSError as exc:
-                log.error("session %s: cannot write: %s", recording.session_id, exc)
+            recording.sync()  # queued on its lane, behind its writes
+        self.lanes.flush()
         if self._loop is not None and (self._fsync is None or self._fsync.done()):
             self._fsync = self._loop.run_in_executor(None, _fsync_all, recordings)
 
