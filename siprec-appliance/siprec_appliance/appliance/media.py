@@ -69,8 +69,71 @@ def _drain(binding: PortBinding) -> None:
             receiver.datagram_received(data, addr)
 
 
+class PortSockets:
+    """Bound RTP/RTCP sockets of this process, each with its receiver on the loop.
+
+    The allocator binds; this registry owns what was bound: in a media worker the
+    sockets arrive from the SIP process (descriptor passing) and are attached here.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.bindings: dict[int, PortBinding] = {}
+
+    def attach(self, owner: str, sockets: list[socket.socket]) -> PortBinding:
+        port = sockets[0].getsockname()[1]
+        receivers = [StreamReceiver(port, rtcp=n > 0) for n in range(len(sockets))]
+        binding = PortBinding(owner, receivers[0], receivers[1] if len(receivers) > 1 else None)
+        binding.sockets = sockets
+        for sock, receiver in zip(sockets, receivers, strict=True):
+            binding.tasks.append(self._loop.create_task(self._endpoint(sock, receiver)))
+        self.bindings[port] = binding
+        return binding
+
+    async def _endpoint(self, sock: socket.socket, receiver: StreamReceiver) -> object:
+        """Register a bound socket with the loop; packets wait in the kernel meanwhile."""
+        await self._loop.create_datagram_endpoint(lambda: receiver, sock=sock)
+        return receiver
+
+    def detach(self, port: int) -> int:
+        """Drain what arrived, close the sockets; the number of sockets closed."""
+        binding = self.bindings.pop(port, None)
+        if binding is None:
+            return 0
+        _drain(binding)
+        for receiver in (binding.rtp, binding.rtcp):
+            if receiver is not None and receiver.transport is not None:
+                receiver.transport.close()
+        for task in binding.tasks:
+            task.cancel()
+        for sock in binding.sockets:
+            sock.close()
+        return len(binding.sockets)
+
+    def receivers(self, port: int) -> list[StreamReceiver]:
+        """The receivers of an RTP port: RTP first, then RTCP if it has its own port."""
+        binding = self.bindings.get(port)
+        if binding is None:
+            return []
+        return [binding.rtp] if binding.rtcp is None else [binding.rtp, binding.rtcp]
+
+    def packets(self, port: int) -> int:
+        binding = self.bindings.get(port)
+        if binding is None:
+            return 0
+        return binding.rtp.packets + (binding.rtcp.packets if binding.rtcp else 0)
+
+    def close_all(self) -> None:
+        for port in list(self.bindings):
+            self.detach(port)
+
+
 class BoundPortAllocator:
-    """Binds RTP (and RTCP) sockets from a :class:`PortPool` as the core asks."""
+    """Binds RTP (and RTCP) sockets from a :class:`PortPool` as the core asks.
+
+    The bound sockets go to :meth:`_attach`: here to this process's
+    :class:`PortSockets`; a subclass hands them to a media worker instead.
+    """
 
     def __init__(
         self,
@@ -83,7 +146,7 @@ class BoundPortAllocator:
         self._loop = loop
         self._host = host
         self._pool = pool
-        self.bindings: dict[int, PortBinding] = {}
+        self.local = PortSockets(loop)
         self.bind_failures = 0
         self.max_sockets = socket_budget() if max_sockets is None else max_sockets
         self.sockets = 0
@@ -92,6 +155,10 @@ class BoundPortAllocator:
     @property
     def pool(self) -> PortPool:
         return self._pool
+
+    @property
+    def bindings(self) -> dict[int, PortBinding]:
+        return self.local.bindings
 
     def allocate(self, owner: str, now: float, *, rtcp: bool) -> int | None:
         needed = 2 if rtcp else 1
@@ -119,9 +186,16 @@ class BoundPortAllocator:
                 continue
             self.sockets += len(sockets)
             self._warned_budget = False
-            self.bindings[port] = self._attach(owner, sockets)
+            self._attach(owner, port, sockets)
             return port
         return None
+
+    def _attach(self, owner: str, port: int, sockets: list[socket.socket]) -> None:
+        del port
+        self.local.attach(owner, sockets)
+
+    def _detach(self, port: int) -> int:
+        return self.local.detach(port)
 
     def _budget_exhausted(self) -> None:
         if not self._warned_budget:
@@ -133,35 +207,21 @@ class BoundPortAllocator:
             )
 
     def release(self, port: int, now: float) -> None:
-        binding = self.bindings.pop(port, None)
-        if binding is not None:
-            _drain(binding)
-            for receiver in (binding.rtp, binding.rtcp):
-                if receiver is not None and receiver.transport is not None:
-                    receiver.transport.close()
-            for task in binding.tasks:
-                task.cancel()
-            for sock in binding.sockets:
-                sock.close()
-            self.sockets -= len(binding.sockets)
+        self.sockets -= self._detach(port)
         self._pool.release(port, now)
 
     def receivers(self, port: int) -> list[StreamReceiver]:
-        """The receivers of an RTP port: RTP first, then RTCP if it has its own port."""
-        binding = self.bindings.get(port)
-        if binding is None:
-            return []
-        return [binding.rtp] if binding.rtcp is None else [binding.rtp, binding.rtcp]
+        return self.local.receivers(port)
 
     def packets(self, port: int) -> int:
-        binding = self.bindings.get(port)
-        if binding is None:
-            return 0
-        return binding.rtp.packets + (binding.rtcp.packets if binding.rtcp else 0)
+        return self.local.packets(port)
 
     def close_all(self, now: float) -> None:
-        for port in list(self.bindings):
+        for port in list(self._ports()):
             self.release(port, now)
+
+    def _ports(self) -> list[int]:
+        return list(self.local.bindings)
 
     def _bind(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
@@ -174,17 +234,3 @@ class BoundPortAllocator:
             sock.close()
             raise
         return sock
-
-    def _attach(self, owner: str, sockets: list[socket.socket]) -> PortBinding:
-        port = sockets[0].getsockname()[1]
-        receivers = [StreamReceiver(port, rtcp=n > 0) for n in range(len(sockets))]
-        binding = PortBinding(owner, receivers[0], receivers[1] if len(receivers) > 1 else None)
-        binding.sockets = sockets
-        for sock, receiver in zip(sockets, receivers, strict=True):
-            binding.tasks.append(self._loop.create_task(self._endpoint(sock, receiver)))
-        return binding
-
-    async def _endpoint(self, sock: socket.socket, receiver: StreamReceiver) -> object:
-        """Register a bound socket with the loop; packets wait in the kernel meanwhile."""
-        await self._loop.create_datagram_endpoint(lambda: receiver, sock=sock)
-        return receiver

@@ -217,6 +217,7 @@ class SessionRecording:
         self.receivers: list[StreamReceiver] = []
         self.muted = False  # paused by the operator (API): see StreamRecorder.set_muted
         self.rtp_timeouts: list[dict[str, Any]] = []  # streams that went quiet
+        self.decision: dict[str, Any] | None = None  # the policy decision, as JSON
         self._ports: dict[int, int] = {}
 
     def update(
@@ -329,6 +330,7 @@ class SessionRecording:
             "clock": clock,
             "streams": streams,
             "rtp_timeouts": self.rtp_timeouts,
+            "decision": self.decision,
         }
 
     def write_document(self, document: dict[str, Any]) -> None:

@@ -18,15 +18,9 @@ from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
 from siprec_appliance.appliance.control import PauseOutcome
-from siprec_appliance.appliance.lanes import Lanes
 from siprec_appliance.appliance.media import BoundPortAllocator
-from siprec_appliance.appliance.receiver import PROCESS_SECONDS
-from siprec_appliance.appliance.recording import (
-    SYNC_SECONDS,
-    SessionRecording,
-    recover_unfinished,
-    session_directory,
-)
+from siprec_appliance.appliance.mediaplane import LocalMedia, MediaPlane
+from siprec_appliance.appliance.recording import recover_unfinished, session_directory
 from siprec_appliance.appliance.transport import (
     SourceFilter,
     Transports,
@@ -56,7 +50,6 @@ from siprec_appliance.version import __version__
 log = logging.getLogger("siprec.appliance")
 
 MEDIA_SWEEP_SECONDS = 1.0
-DECODE_LANES = 2  # worker threads that decode and write (sessions pinned by id)
 
 
 def srs_settings(config: Config) -> SrsSettings:
@@ -82,7 +75,7 @@ class _RtpWatch:
 
     packets: int
     since: float  # loop time
-    timeout: dict[str, Any] | None = None  # its ``rtp_timeouts`` entry while quiet
+    timed_out: bool = False  # noted as an RTP timeout, not resumed since
 
 
 class Appliance:
@@ -97,18 +90,16 @@ class Appliance:
         self._sources = SourceFilter(config.sip.allowed_sources)
         self._activity: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.recordings: dict[str, SessionRecording] = {}
         self._paused: set[str] = set()  # sessions paused by the operator (API)
         self._rtp_watch: dict[tuple[str, int], _RtpWatch] = {}
-        self._closing: set[asyncio.Task[None]] = set()  # files being finalised, indexed
-        self._fsync: asyncio.Future[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # catalog indexing in progress
         self.core: SrsCore
         self.allocator: BoundPortAllocator
+        self.media: MediaPlane
         self.transports: Transports
         self.api: ApiServer | None = None
         self.token_file: Path | None = None
         self.catalog: Catalog | None = None
-        self.lanes = Lanes(DECODE_LANES)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -131,6 +122,9 @@ class Appliance:
             config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
         )
         self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
+        local = LocalMedia(loop, self.allocator.local, config.recording, self._index)
+        local.start_tick()
+        self.media = local
         # SRTP master keys of our SDP answers (RFC 4568) come from the OS CSPRNG.
         self.core = SrsCore(srs_settings(config), self.allocator, key_source=os.urandom)
         self.transports = self._make_transports()
@@ -149,7 +143,6 @@ class Appliance:
         app = create_app(self, token=token, version=__version__, name=f"siprec_api_{id(self)}")
         self.api = await start_api(app, config.http.host, config.http.port)
         self._tasks.append(loop.create_task(self._media_sweep()))
-        self._tasks.append(loop.create_task(self._media_tick()))
 
     def _make_transports(self) -> Transports:
         sip = self.config.sip
@@ -191,8 +184,9 @@ class Appliance:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        for session_id in list(self.recordings):
-            self._finish_recording(session_id, "appliance stopped")
+        for session in list(self.core.sessions.values()):
+            self._finish_recording(session.id, "appliance stopped")
+        await self.media.close()
         if self._closing:
             await asyncio.wait(self._closing)
         for task in self._tasks:
@@ -204,7 +198,6 @@ class Appliance:
             self.api = None
         await self.transports.close()
         self.allocator.close_all(self._now())
-        await asyncio.get_running_loop().run_in_executor(None, self.lanes.close)
         if self.catalog is not None:
             await self.catalog.close()
 
@@ -266,7 +259,7 @@ class Appliance:
             await asyncio.sleep(MEDIA_SWEEP_SECONDS)
             now = self._now()
             for session in list(self.core.sessions.values()):
-                counts = {port: self.allocator.packets(port) for port in session.ports()}
+                counts = {port: self.media.packets(port) for port in session.ports()}
                 total = sum(counts.values())
                 if total != self._activity.get(session.id, 0):
                     self._activity[session.id] = total
@@ -282,85 +275,52 @@ class Appliance:
         paused by the operator. Only the SRC's BYE or the session timer end a call.
         """
         timeout = self.config.media.rtp_timeout
-        recording = self.recordings.get(session.id)
-        if recording is None or timeout <= 0:
+        if timeout <= 0 or not self.media.has(session.id):
             return
         paused = session.id in self._paused
         for stream in session.streams:
             if stream.port is None:
                 continue
-            index, packets = stream.plan.index, self.allocator.packets(stream.port)
+            index, packets = stream.plan.index, self.media.packets(stream.port)
             watch = self._rtp_watch.get((session.id, index))
             if watch is None or packets != watch.packets:
-                if watch is not None and watch.timeout is not None:
-                    watch.timeout["resumed_at"] = round(time.time(), 3)
+                if watch is not None and watch.timed_out:
+                    self.media.rtp_resumed(session.id, index, time.time())
                     log.info("session %s stream %d: RTP resumed", session.id, index)
                 self._rtp_watch[(session.id, index)] = _RtpWatch(packets, now)
             elif stream.paused or paused:
                 watch.since = now  # a pause is not a timeout; count from its end
-            elif watch.timeout is None and now - watch.since >= timeout:
+            elif not watch.timed_out and now - watch.since >= timeout:
                 log.warning("session %s stream %d: no RTP for %g s", session.id, index, timeout)
-                watch.timeout = {"stream": index, "at": round(time.time(), 3)}
-                recording.rtp_timeouts.append(watch.timeout)
+                watch.timed_out = True
+                self.media.rtp_timeout(session.id, index, time.time())
 
     # ------------------------------------------------------------ recording
     def _start_recording(self, session_id: str) -> None:
         session = self.core.sessions.get(session_id)
-        if session is None or session_id in self.recordings:
+        if session is None or self.media.has(session_id):
             return
         directory = session_directory(
             self.config.storage.data_dir, session_id, session.created_at + self._offset()
         )
-        recording = SessionRecording(
-            session_id, directory, self.config.recording, lane=self.lanes.lane(session_id)
-        )
-        try:
-            recording.update(session.streams, self.allocator.receivers)
-            recording.write_document(self._session_document(recording, "recording"))
-        except OSError as exc:
-            log.error("session %s: cannot create recording files: %s", session_id, exc)
-        else:
-            self._index(directory)
-        self.recordings[session_id] = recording
+        self.media.start(session_id, directory, session.streams, self._snapshot(session_id))
 
     def _streams_changed(self, event: StreamsChanged) -> None:
-        recording = self.recordings.get(event.session_id)
         session = self.core.sessions.get(event.session_id)
-        if recording is None or session is None:
+        if session is None:
             return
-        try:
-            recording.update(session.streams, self.allocator.receivers, renegotiated=True)
-        except OSError as exc:
-            log.error("session %s: cannot create recording files: %s", event.session_id, exc)
-        if event.session_id not in self._paused:  # else the operator's pause span goes on
-            recording.note_pauses(event.paused, event.resumed, time.time())
+        # During the operator's pause its span goes on: the SDP's pauses are not noted.
+        pauses = None if event.session_id in self._paused else (event.paused, event.resumed)
+        self.media.update(event.session_id, session.streams, pauses, time.time())
 
     def _finish_recording(self, session_id: str, reason: str) -> None:
-        """Drain sockets and jitter buffers on the loop; the rest in a task."""
-        recording = self.recordings.pop(session_id, None)
-        if recording is None or self._loop is None:
-            return
-        recording.finish(time.time())
-        snapshot = self._with_pause(self.core.snapshot(session_id, self._offset()))
-        task = self._loop.create_task(self._close_recording(recording, snapshot, reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        """The media plane drains, finalises the files, then the catalog indexes them."""
+        if self.media.has(session_id):
+            self.media.finish(session_id, self._snapshot(session_id), reason)
 
-    async def _close_recording(
-        self, recording: SessionRecording, snapshot: SessionSnapshot | None, reason: str
-    ) -> None:
-        """Wait for the lane to write everything, then finalise the files and
-        session.json in a thread, and index the result."""
-        assert self._loop is not None
-        await self.lanes.drain(recording.session_id)
-        document = recording.document(snapshot.to_dict() if snapshot else None, "completed")
-        document["end_reason"] = reason
-        try:
-            await self._loop.run_in_executor(None, recording.close, document)
-        except Exception as exc:
-            log.error("cannot finish a recording: %s", exc)
-        if self.catalog is not None:
-            await self.catalog.index_logged(recording.directory)
+    def _snapshot(self, session_id: str) -> dict[str, Any] | None:
+        snapshot = self._with_pause(self.core.snapshot(session_id, self._offset()))
+        return snapshot.to_dict() if snapshot is not None else None
 
     def _index(self, directory: Path) -> None:
         """Index a recording directory in the catalog's thread (fire and forget)."""
@@ -368,34 +328,6 @@ class Appliance:
             task = self._loop.create_task(self.catalog.index_logged(directory))
             self._closing.add(task)  # close() waits for it before closing the catalog
             task.add_done_callback(self._closing.discard)
-
-    def _session_document(self, recording: SessionRecording, state: str) -> dict[str, object]:
-        snapshot = self._with_pause(self.core.snapshot(recording.session_id, self._offset()))
-        return recording.document(snapshot.to_dict() if snapshot else None, state)
-
-    async def _media_tick(self) -> None:
-        """Feed every socket's batch to its recorder; sync the files twice a second."""
-        assert self._loop is not None
-        last_sync = time.time()
-        while True:
-            await asyncio.sleep(PROCESS_SECONDS)
-            now = time.time()
-            for binding in list(self.allocator.bindings.values()):
-                binding.rtp.process(now)
-                if binding.rtcp is not None:
-                    binding.rtcp.process(now)
-            self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
-            if now - last_sync >= SYNC_SECONDS:
-                last_sync = now
-                self._sync_files()
-
-    def _sync_files(self) -> None:
-        recordings = list(self.recordings.values())
-        for recording in recordings:
-            recording.sync()  # queued on its lane, behind its writes
-        self.lanes.flush()
-        if self._loop is not None and (self._fsync is None or self._fsync.done()):
-            self._fsync = self._loop.run_in_executor(None, _fsync_all, recordings)
 
     def _refuse_source(self, data: bytes, peer: Peer, datagram: bool) -> None:
         """403 for requests from outside ``sip.allowed_sources``; anything else is dropped."""
@@ -457,8 +389,7 @@ class Appliance:
         and it goes on after the operator's resume until the SRC resumes them.
         """
         session = self.core.sessions.get(session_id)
-        recording = self.recordings.get(session_id)
-        if session is None or session.ended or recording is None:
+        if session is None or session.ended or not self.media.has(session_id):
             return PauseOutcome.NO_SESSION
         if (session_id in self._paused) == paused:
             return PauseOutcome.UNCHANGED
@@ -468,11 +399,7 @@ class Appliance:
         else:
             self._paused.discard(session_id)
         sending = [s.plan.index for s in session.streams if not s.paused]
-        if paused:
-            recording.note_pauses(sending, (), at, by="api")
-        else:
-            recording.note_pauses((), sending, at, by="api")
-        recording.set_muted(paused, at)
+        self.media.set_paused(session_id, paused, sending, at)
         log.info(
             "session %s: recording %s by the operator (API)",
             session_id,
@@ -498,8 +425,3 @@ class Appliance:
 
     async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
         return await self._open_catalog().audio(recording_id, leg)
-
-
-def _fsync_all(recordings: list[SessionRecording]) -> None:
-    for recording in recordings:
-        recording.fsync()

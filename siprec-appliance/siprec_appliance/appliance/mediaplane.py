@@ -1,0 +1,265 @@
+"""The media plane: recordings of the sessions the SIP core answered.
+
+:class:`MediaPlane` is what the server asks of it: start a session's recording,
+follow its re-INVITEs, pause it, note RTP timeouts, finish it. :class:`LocalMedia`
+does the work in this process: its sockets (``PortSockets``), a
+:class:`~siprec_appliance.appliance.recording.SessionRecording` per session, the
+media tick that feeds every socket's batch to its recorder, the decode lanes, and
+the periodic sync/fsync that keep the files valid on disk. The media worker
+processes (:mod:`~siprec_appliance.appliance.workers`) run a ``LocalMedia`` each,
+and the SIP process talks to them through the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from siprec_appliance.appliance.lanes import Lanes
+from siprec_appliance.appliance.media import PortSockets
+from siprec_appliance.appliance.receiver import PROCESS_SECONDS
+from siprec_appliance.appliance.recording import SYNC_SECONDS, SessionRecording
+from siprec_appliance.config import RecordingConfig
+from siprec_appliance.siprec.session import StreamState
+
+log = logging.getLogger("siprec.media")
+
+DECODE_LANES = 2  # worker threads that decode and write (sessions pinned by id)
+
+Snapshot = dict[str, Any] | None
+# Called with a recording's directory once its session.json is on disk
+# (started: state "recording"; finished: final) so the catalog can index it.
+OnWritten = Callable[[Path], None]
+
+
+class MediaPlane(Protocol):
+    """What the server needs from whoever records the media."""
+
+    def has(self, session_id: str) -> bool:
+        """Whether ``session_id`` is being recorded."""
+
+    def packets(self, port: int) -> int:
+        """Datagrams received on an RTP port (and its RTCP port) so far."""
+
+    def start(
+        self,
+        session_id: str,
+        directory: Path,
+        streams: Sequence[StreamState],
+        snapshot: Snapshot,
+        decision: dict[str, Any] | None = None,
+    ) -> None:
+        """Open the session's files and attach its recorders to their ports."""
+
+    def update(
+        self,
+        session_id: str,
+        streams: Sequence[StreamState],
+        pauses: tuple[Sequence[int], Sequence[int]] | None,
+        at: float,
+    ) -> None:
+        """A re-INVITE/UPDATE: new ports or codecs; ``pauses`` = (paused, resumed)."""
+
+    def set_paused(self, session_id: str, paused: bool, streams: Sequence[int], at: float) -> None:
+        """The operator's pause or resume of ``streams`` (silence written meanwhile)."""
+
+    def rtp_timeout(self, session_id: str, stream: int, at: float) -> None:
+        """Note that ``stream`` stopped sending at ``at`` (Unix time)."""
+
+    def rtp_resumed(self, session_id: str, stream: int, at: float) -> None:
+        """Note that ``stream`` sends again."""
+
+    def set_decision(self, session_id: str, decision: dict[str, Any]) -> None:
+        """A new policy decision for a session (stored in its session.json)."""
+
+    def finish(self, session_id: str, snapshot: Snapshot, reason: str) -> None:
+        """Drain, finalise the files and session.json, then call ``on_written``."""
+
+    async def close(self) -> None:
+        """Finish what is being finished; stop the tick and the lanes."""
+
+
+class LocalMedia:
+    """The media plane in this process (also what each media worker runs)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sockets: PortSockets,
+        settings: RecordingConfig,
+        on_written: OnWritten,
+        *,
+        lanes: int = DECODE_LANES,
+    ) -> None:
+        self._loop = loop
+        self.sockets = sockets
+        self.settings = settings
+        self._on_written = on_written
+        self.recordings: dict[str, SessionRecording] = {}
+        self.lanes = Lanes(lanes)
+        self._closing: set[asyncio.Task[None]] = set()
+        self._fsync: asyncio.Future[None] | None = None
+        self._tick: asyncio.Task[None] | None = None
+        self.tick_lag = 0.0  # seconds the last media tick started late (a load signal)
+
+    def start_tick(self) -> None:
+        self._tick = self._loop.create_task(self._media_tick())
+
+    # ---------------------------------------------------------------- plane
+    def has(self, session_id: str) -> bool:
+        return session_id in self.recordings
+
+    def packets(self, port: int) -> int:
+        return self.sockets.packets(port)
+
+    def start(
+        self,
+        session_id: str,
+        directory: Path,
+        streams: Sequence[StreamState],
+        snapshot: Snapshot,
+        decision: dict[str, Any] | None = None,
+    ) -> None:
+        if session_id in self.recordings:
+            return
+        recording = SessionRecording(
+            session_id, directory, self.settings, lane=self.lanes.lane(session_id)
+        )
+        recording.decision = decision
+        self.recordings[session_id] = recording
+        try:
+            recording.update(streams, self.sockets.receivers)
+            recording.write_document(recording.document(snapshot, "recording"))
+        except OSError as exc:
+            log.error("session %s: cannot create recording files: %s", session_id, exc)
+        else:
+            self._on_written(directory)
+
+    def update(
+        self,
+        session_id: str,
+        streams: Sequence[StreamState],
+        pauses: tuple[Sequence[int], Sequence[int]] | None,
+        at: float,
+    ) -> None:
+        recording = self.recordings.get(session_id)
+        if recording is None:
+            return
+        try:
+            recording.update(streams, self.sockets.receivers, renegotiated=True)
+        except OSError as exc:
+            log.error("session %s: cannot create recording files: %s", session_id, exc)
+        if pauses is not None:
+            recording.note_pauses(pauses[0], pauses[1], at)
+
+    def set_paused(self, session_id: str, paused: bool, streams: Sequence[int], at: float) -> None:
+        recording = self.recordings.get(session_id)
+        if recording is None:
+            return
+        if paused:
+            recording.note_pauses(streams, (), at, by="api")
+        else:
+            recording.note_pauses((), streams, at, by="api")
+        recording.set_muted(paused, at)
+
+    def rtp_timeout(self, session_id: str, stream: int, at: float) -> None:
+        recording = self.recordings.get(session_id)
+        if recording is not None:
+            recording.rtp_timeouts.append({"stream": stream, "at": round(at, 3)})
+
+    def rtp_resumed(self, session_id: str, stream: int, at: float) -> None:
+        recording = self.recordings.get(session_id)
+        if recording is None:
+            return
+        for entry in reversed(recording.rtp_timeouts):
+            if entry["stream"] == stream and "resumed_at" not in entry:
+                entry["resumed_at"] = round(at, 3)
+                break
+
+    def set_decision(self, session_id: str, decision: dict[str, Any]) -> None:
+        recording = self.recordings.get(session_id)
+        if recording is not None:
+            recording.decision = decision
+
+    def finish(self, session_id: str, snapshot: Snapshot, reason: str) -> None:
+        """Drain sockets and jitter buffers now (on the loop); the rest in a task."""
+        recording = self.recordings.pop(session_id, None)
+        if recording is None:
+            return
+        recording.finish(time.time())
+        task = self._loop.create_task(self._close_recording(recording, snapshot, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_recording(
+        self, recording: SessionRecording, snapshot: Snapshot, reason: str
+    ) -> None:
+        """Wait for the lane to write everything, then finalise the files and
+        session.json in a thread."""
+        await self.lanes.drain(recording.session_id)
+        document = recording.document(snapshot, "completed")
+        document["end_reason"] = reason
+        try:
+            await self._loop.run_in_executor(None, recording.close, document)
+        except Exception as exc:
+            log.error("session %s: cannot finish the recording: %s", recording.session_id, exc)
+        self._on_written(recording.directory)
+
+    async def finish_all(self, snapshots: Callable[[str], Snapshot], reason: str) -> None:
+        for session_id in list(self.recordings):
+            self.finish(session_id, snapshots(session_id), reason)
+        if self._closing:
+            await asyncio.wait(self._closing)
+
+    async def close(self) -> None:
+        await self.finish_all(lambda _: None, "appliance stopped")
+        if self._tick is not None:
+            self._tick.cancel()
+        self.sockets.close_all()
+        await self._loop.run_in_executor(None, self.lanes.close)
+
+    # ------------------------------------------------------------ the tick
+    async def _media_tick(self) -> None:
+        """Feed every socket's batch to its recorder; sync the files twice a second."""
+        last_sync = time.time()
+        due = self._loop.time()
+        while True:
+            due += PROCESS_SECONDS
+            await asyncio.sleep(max(0.0, due - self._loop.time()))
+            self.tick_lag = max(0.0, self._loop.time() - due)
+            if self.tick_lag > PROCESS_SECONDS:
+                due = self._loop.time()  # behind: don't try to catch up with a burst
+            now = time.time()
+            for binding in list(self.sockets.bindings.values()):
+                binding.rtp.process(now)
+                if binding.rtcp is not None:
+                    binding.rtcp.process(now)
+            self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
+            if now - last_sync >= SYNC_SECONDS:
+                last_sync = now
+                self._sync_files()
+
+    def _sync_files(self) -> None:
+        recordings = list(self.recordings.values())
+        for recording in recordings:
+            recording.sync()  # queued on its lane, behind its writes
+        self.lanes.flush()
+        if self._fsync is None or self._fsync.done():
+            self._fsync = self._loop.run_in_executor(None, _fsync_all, recordings)
+
+    def load(self) -> dict[str, float]:
+        """Load signals: how late the tick runs and how far the lanes are behind."""
+        return {
+            "recordings": len(self.recordings),
+            "tick_lag_ms": round(self.tick_lag * 1000, 1),
+            "decode_backlog": self.lanes.backlog,
+        }
+
+
+def _fsync_all(recordings: list[SessionRecording]) -> None:
+    for recording in recordings:
+        recording.fsync()
