@@ -104,6 +104,7 @@ class MediaConfig:
     port_cooldown: float = 10.0
     advertised_address: str | None = None
     rtp_timeout: float = 60.0
+    workers: int | str = "auto"  # media worker processes: "auto" = one per core, 0 = none
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +204,7 @@ ENV_OVERRIDES: tuple[EnvOverride, ...] = (
     EnvOverride("SIPREC_SIP_TLS_KEY", ("sip", "tls", "private_key")),
     EnvOverride("SIPREC_SIP_SHUTDOWN_GRACE", ("sip", "shutdown_grace")),
     EnvOverride("SIPREC_MAX_SESSIONS", ("sip", "max_sessions")),
+    EnvOverride("SIPREC_MEDIA_WORKERS", ("media", "workers")),
     EnvOverride("SIPREC_HTTP_HOST", ("http", "host")),
     EnvOverride("SIPREC_HTTP_PORT", ("http", "port")),
     EnvOverride("SIPREC_API_TOKEN", ("http", "api_token")),
@@ -616,7 +618,11 @@ _SIP_FIELDS: _Converters = {
     "allowed_sources": tuple,
     "shutdown_grace": float,
 }
-_MEDIA_FIELDS: _Converters = {"port_cooldown": float, "rtp_timeout": float}
+_MEDIA_FIELDS: _Converters = {
+    "port_cooldown": float,
+    "rtp_timeout": float,
+    "workers": lambda value: value if value == "auto" else int(value),
+}
 
 
 def _build_config(data: Mapping[str, Any]) -> Config:

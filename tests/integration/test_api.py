@@ -86,6 +86,9 @@ class FakeAppliance(PausableSessions):
     def active_session_count(self) -> int:
         return len(self.sessions)
 
+    def media_load(self) -> dict[str, Any]:
+        return {"mode": "in-process", "recordings": 0}
+
     def list_sessions(self) -> list[SessionSnapshot]:
         if self.fail:
             raise RuntimeError("secret internal detail")

@@ -46,6 +46,9 @@ class Appliance(PausableSessions):
     def active_session_count(self) -> int:
         return len(self.sessions)
 
+    def media_load(self) -> dict[str, Any]:
+        return {"mode": "in-process", "recordings": 0}
+
     def list_sessions(self) -> list[SessionSnapshot]:
         return list(self.sessions.values())
 

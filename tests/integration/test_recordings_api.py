@@ -83,6 +83,9 @@ class CatalogControl:
     def active_session_count(self) -> int:
         return 0
 
+    def media_load(self) -> dict[str, Any]:
+        return {"mode": "in-process", "recordings": 0}
+
     def list_sessions(self) -> list[SessionSnapshot]:
         return []
 

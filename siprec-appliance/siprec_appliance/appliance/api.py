@@ -158,6 +158,7 @@ async def health(request: ApiRequest) -> HTTPResponse:
             "version": context.version,
             "uptime_seconds": round(max(0.0, time.time() - control.started_at), 3),
             "active_sessions": control.active_session_count(),
+            "media": control.media_load(),
         }
     )
 

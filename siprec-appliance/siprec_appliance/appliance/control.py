@@ -31,6 +31,9 @@ class ApplianceControl(Protocol):
     def active_session_count(self) -> int:
         """Number of sessions not yet terminated."""
 
+    def media_load(self) -> dict[str, Any]:
+        """Where media is recorded and how loaded it is (workers, tick lag, backlog)."""
+
     def list_sessions(self) -> list[SessionSnapshot]:
         """Every session not yet terminated, oldest first."""
 

@@ -184,15 +184,19 @@ class BoundPortAllocator:
                 self.bind_failures += 1
                 log.warning("RTP port %d unavailable (%s); skipping it", port, exc.strerror)
                 continue
+            if not self._attach(owner, port, sockets):
+                self._pool.release(port, now)
+                return None
             self.sockets += len(sockets)
             self._warned_budget = False
-            self._attach(owner, port, sockets)
             return port
         return None
 
-    def _attach(self, owner: str, port: int, sockets: list[socket.socket]) -> None:
+    def _attach(self, owner: str, port: int, sockets: list[socket.socket]) -> bool:
+        """Give the bound sockets to whoever receives on them; False if no one can."""
         del port
         self.local.attach(owner, sockets)
+        return True
 
     def _detach(self, port: int) -> int:
         return self.local.detach(port)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,20 @@ Snapshot = dict[str, Any] | None
 # Called with a recording's directory once its session.json is on disk
 # (started: state "recording"; finished: final) so the catalog can index it.
 OnWritten = Callable[[Path], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInit:
+    """A media worker's first message: what it needs to run a :class:`LocalMedia`.
+
+    (Defined here, not in the worker's ``__main__`` module, so that both processes
+    unpickle it as the same class.)
+    """
+
+    index: int
+    recording: RecordingConfig
+    lanes: int
+    log_level: str
 
 
 class MediaPlane(Protocol):

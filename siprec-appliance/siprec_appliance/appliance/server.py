@@ -27,6 +27,12 @@ from siprec_appliance.appliance.transport import (
     client_tls_context,
     server_tls_context,
 )
+from siprec_appliance.appliance.workers import (
+    WorkerMedia,
+    WorkerPool,
+    WorkerPortAllocator,
+    worker_count,
+)
 from siprec_appliance.config import Config
 from siprec_appliance.errors import SipProtocolError
 from siprec_appliance.sip.dialog import build_response, response_target
@@ -96,6 +102,7 @@ class Appliance:
         self.core: SrsCore
         self.allocator: BoundPortAllocator
         self.media: MediaPlane
+        self.workers: WorkerPool | None = None
         self.transports: Transports
         self.api: ApiServer | None = None
         self.token_file: Path | None = None
@@ -121,10 +128,7 @@ class Appliance:
         pool = PortPool(
             config.media.rtp_port_min, config.media.rtp_port_max, config.media.port_cooldown
         )
-        self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
-        local = LocalMedia(loop, self.allocator.local, config.recording, self._index)
-        local.start_tick()
-        self.media = local
+        await self._start_media(loop, pool)
         # SRTP master keys of our SDP answers (RFC 4568) come from the OS CSPRNG.
         self.core = SrsCore(srs_settings(config), self.allocator, key_source=os.urandom)
         self.transports = self._make_transports()
@@ -143,6 +147,23 @@ class Appliance:
         app = create_app(self, token=token, version=__version__, name=f"siprec_api_{id(self)}")
         self.api = await start_api(app, config.http.host, config.http.port)
         self._tasks.append(loop.create_task(self._media_sweep()))
+
+    async def _start_media(self, loop: asyncio.AbstractEventLoop, pool: PortPool) -> None:
+        """Media workers (``media.workers``), or the media plane in this process."""
+        config = self.config
+        count = worker_count(config.media.workers)
+        if count:
+            self.workers = WorkerPool(
+                loop, count, config.recording, self._index, log_level=config.logging.level
+            )
+            self.allocator = WorkerPortAllocator(loop, config.sip.host, pool, self.workers)
+            self.media = WorkerMedia(self.workers)
+            await self.workers.wait_ready()
+            return
+        self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
+        local = LocalMedia(loop, self.allocator.local, config.recording, self._index)
+        local.start_tick()
+        self.media = local
 
     def _make_transports(self) -> Transports:
         sip = self.config.sip
@@ -315,8 +336,8 @@ class Appliance:
 
     def _finish_recording(self, session_id: str, reason: str) -> None:
         """The media plane drains, finalises the files, then the catalog indexes them."""
-        if self.media.has(session_id):
-            self.media.finish(session_id, self._snapshot(session_id), reason)
+        snapshot = self._snapshot(session_id) if self.media.has(session_id) else None
+        self.media.finish(session_id, snapshot, reason)
 
     def _snapshot(self, session_id: str) -> dict[str, Any] | None:
         snapshot = self._with_pause(self.core.snapshot(session_id, self._offset()))
@@ -360,6 +381,12 @@ class Appliance:
 
     def active_session_count(self) -> int:
         return self.core.active_count()
+
+    def media_load(self) -> dict[str, Any]:
+        if self.workers is not None:
+            return {"mode": "workers", "workers": self.workers.load()}
+        assert isinstance(self.media, LocalMedia)
+        return {"mode": "in-process", **self.media.load()}
 
     def list_sessions(self) -> list[SessionSnapshot]:
         offset = self._offset()
