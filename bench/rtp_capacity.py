@@ -21,6 +21,7 @@ import platform
 import re
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +46,61 @@ def rcvbuf_errors() -> int:
 
 def answered_ports(answer: bytes) -> list[int]:
     return [int(p) for p in re.findall(rb"\r\nm=audio (\d+) ", answer)]
+
+
+BLAST_SOURCE = Path(__file__).with_name("rtpblast.c")
+
+
+def build_blaster(directory: Path) -> Path | None:
+    """Compile bench/rtpblast.c (sendmmsg sender) when a C compiler is there."""
+    binary = directory / "rtpblast"
+    try:
+        subprocess.run(
+            ["cc", "-O2", "-o", str(binary), str(BLAST_SOURCE)], check=True, capture_output=True
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"# no C sender ({exc}); using the Python sender", file=sys.stderr)
+        return None
+    return binary
+
+
+class Sender:
+    """The RTP sender of one level: the C blaster, else a Python process."""
+
+    def __init__(self, targets: list[tuple[int, int]], seconds: float, start_at: float) -> None:
+        self.kind = "python"
+        self.cpu_pct = float("nan")
+        self._process: multiprocessing.Process | subprocess.Popen[bytes] | None = None
+        self._seconds = seconds + max(0.0, start_at - time.time())
+        if BLASTER is not None:
+            listing = Path(tempfile.mkstemp(suffix=".targets")[1])
+            listing.write_text("".join(f"{port} {ssrc}\n" for port, ssrc in targets))
+            self.kind = "c-sendmmsg"
+            self._process = subprocess.Popen(
+                [str(BLASTER), str(listing), str(seconds), f"{start_at:.6f}"],
+                stdout=subprocess.DEVNULL,
+            )
+        else:
+            self._process = multiprocessing.Process(
+                target=send_rtp, args=(targets, seconds, start_at)
+            )
+            self._process.start()
+        self._pid = self._process.pid
+
+    def join(self) -> None:
+        if isinstance(self._process, subprocess.Popen):
+            _, status, usage = os.wait4(self._pid, 0)
+            self._process.returncode = os.waitstatus_to_exitcode(status)
+            self.cpu_pct = 100 * (usage.ru_utime + usage.ru_stime) / self._seconds
+        elif self._process is not None:
+            self._process.join()
+
+
+def start_sender(targets: list[tuple[int, int]], seconds: float, start_at: float) -> Sender:
+    return Sender(targets, seconds, start_at)
+
+
+BLASTER: Path | None = None
 
 
 def send_rtp(targets: list[tuple[int, int]], seconds: float, start_at: float) -> None:
@@ -118,7 +174,7 @@ def finished_documents(daemon: Daemon, count: int, timeout: float = 120.0) -> li
         time.sleep(0.5)
 
 
-def check(daemon: Daemon, count: int, sent: int) -> dict[str, float]:
+def check(daemon: Daemon, count: int, sent: int) -> dict[str, Any]:
     received = lost = streams = short = 0
     documents = finished_documents(daemon, count)
     for document in documents:
@@ -138,18 +194,51 @@ def check(daemon: Daemon, count: int, sent: int) -> dict[str, float]:
     }
 
 
-async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, float]:
+def media_pids(daemon: Daemon) -> list[int]:
+    """The SIP process first, then its media workers (from /api/health)."""
+    media: Any = daemon.get("/api/health")["media"]
+    return [daemon.process.pid] + [int(w["pid"]) for w in media.get("workers", [])]
+
+
+async def watch_load(daemon: Daemon, pids: list[int], seconds: float) -> tuple[float, int]:
+    """The worst media tick lag (ms) and decode backlog seen while the RTP flows.
+
+    A tick that starts late means packets wait in the kernel (and are stamped late):
+    a level where it exceeds one tick (100 ms) is not clean, whatever the files say.
+    """
+    del pids
+    lag, backlog = 0.0, 0
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        await asyncio.sleep(0.5)
+        media: Any = (await asyncio.to_thread(daemon.get, "/api/health"))["media"]
+        for load in media.get("workers") or [media]:
+            lag = max(lag, float(load.get("tick_lag_ms", 0.0)))
+            backlog = max(backlog, int(load.get("decode_backlog", 0)))
+    return lag, backlog
+
+
+async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any]:
     uacs, calls, ports = await start_calls(daemon, count)
     targets = [(port, 0x1000 + i) for i, port in enumerate(ports)]
-    drops0, cpu0, wall0 = rcvbuf_errors(), cpu_seconds(daemon.process.pid), time.time()
+    pids = media_pids(daemon)
+    drops0 = rcvbuf_errors()
     start_at = time.time() + 0.5
-    sender = multiprocessing.Process(target=send_rtp, args=(targets, seconds, start_at))
-    sender.start()
+    sender = start_sender(targets, seconds, start_at)
+    # CPU of the steady state: from 2 s into the RTP (the session starts' file
+    # creation is done) to 1 s before its end.
+    await asyncio.sleep(max(0.0, start_at + 2.0 - time.time()))
+    wall0 = time.time()
+    cpu0 = {pid: cpu_seconds(pid) for pid in pids}
+    watch = asyncio.create_task(watch_load(daemon, pids, seconds + 1.5))
     await asyncio.sleep(seconds / 2)
-    rss = rss_mb(daemon.process.pid)
+    rss = sum(rss_mb(pid) for pid in pids)
     await asyncio.to_thread(sender.join)
+    sender_cpu = sender.cpu_pct
     await asyncio.sleep(1.0)  # let the jitter buffers release the last packets
-    cpu = (cpu_seconds(daemon.process.pid) - cpu0) / (time.time() - wall0)
+    elapsed = time.time() - wall0
+    cpu = {pid: (cpu_seconds(pid) - cpu0[pid]) / elapsed for pid in pids}
+    lag_ms, backlog = await watch
     drops = rcvbuf_errors() - drops0
     await end_calls(calls)
     await asyncio.sleep(2.0)
@@ -159,7 +248,13 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, flo
             "calls": count,
             "packets_per_s": 2 * count * 50,
             "kernel_drops": drops,
-            "daemon_cpu_pct": 100 * cpu,
+            "max_tick_lag_ms": lag_ms,
+            "max_decode_backlog": backlog,
+            "sip_cpu_pct": 100 * cpu[daemon.process.pid],
+            "worker_cpu_pct": "/".join(f"{100 * cpu[p]:.0f}" for p in pids[1:]) or "-",
+            "total_cpu_pct": 100 * sum(cpu.values()),
+            "sender": sender.kind,
+            "sender_cpu_pct": sender_cpu,
             "rss_mb": rss,
         }
     )
@@ -173,15 +268,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="100,250,500,1000")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", default="auto", help="media.workers (auto, 0, 1, 2...)")
     args = parser.parse_args()
     print(
         f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}"
     )
     clean = 0
+    global BLASTER
     with tempfile.TemporaryDirectory() as tmp:
+        BLASTER = build_blaster(Path(tmp))
         daemon = start_daemon(
-            Path(tmp), rtp_range=(20000, 40999), extra_env={"SIPREC_LOG_LEVEL": "WARNING"}
+            Path(tmp),
+            rtp_range=(20000, 40999),
+            extra_env={"SIPREC_LOG_LEVEL": "WARNING", "SIPREC_MEDIA_WORKERS": args.workers},
         )
         try:
             for count in [int(c) for c in args.calls.split(",")]:
@@ -198,6 +298,7 @@ def main() -> int:
                     and row["kernel_drops"] == 0
                     and row["wrong_duration"] == 0
                     and row["received"] == row["expected"]
+                    and float(row["max_tick_lag_ms"]) <= 100.0
                 )
                 if not ok:
                     break

@@ -25,13 +25,17 @@ from jsonschema import Draft202012Validator, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from siprec_appliance.alerts import settings as alert_settings
+from siprec_appliance.alerts.settings import AlertsConfig, DiskConfig
 from siprec_appliance.errors import ConfigError
 from siprec_appliance.resources import share_path
 from siprec_appliance.version import __version__
 
 __all__ = [
     "ENV_OVERRIDES",
+    "AlertsConfig",
     "Config",
+    "DiskConfig",
     "EnvOverride",
     "HttpConfig",
     "LoggingConfig",
@@ -178,6 +182,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    disk: DiskConfig = field(default_factory=DiskConfig)
 
 
 # --------------------------------------------------------------------------------------
@@ -279,7 +285,7 @@ def _load(document: Any, env: Mapping[str, str], *, source: str) -> Config:
 
 def _raise_if(problems: list[_Problem], locator: _Locator, extra: Iterable[str] = ()) -> None:
     ordered = sorted(problems, key=locator.line_number)  # stable: schema order within a line
-    lines = [locator.format(problem) for problem in ordered]
+    lines = list(dict.fromkeys(locator.format(problem) for problem in ordered))  # no repeats
     lines.extend(extra)
     if lines:
         raise ConfigError("\n".join(lines))
@@ -488,6 +494,20 @@ def _max_length_problem(value: Any, limit: Any, secret: bool) -> str:
     return f"must be at most {limit} characters long"
 
 
+def _required_problem(value: Any, required: Any, secret: bool) -> str:
+    present = value if isinstance(value, Mapping) else {}
+    missing = ", ".join(str(key) for key in required if key not in present)
+    return f"missing required key(s): {missing}"
+
+
+def _pattern_problem(value: Any, pattern: Any, secret: bool) -> str:
+    return f"{_describe(value, secret)} does not match the pattern {pattern}"
+
+
+def _min_items_problem(value: Any, limit: Any, secret: bool) -> str:
+    return "must not be empty" if limit == 1 else f"needs at least {limit} items"
+
+
 def _bound_problem(words: str) -> Callable[[Any, Any, bool], str]:
     def problem(value: Any, limit: Any, secret: bool) -> str:
         return f"{_describe(value, secret)} {words} {limit}"
@@ -500,6 +520,9 @@ _FORMATTERS: dict[str, Callable[[Any, Any, bool], str]] = {
     "enum": _enum_problem,
     "minLength": _length_problem,
     "maxLength": _max_length_problem,
+    "required": _required_problem,
+    "pattern": _pattern_problem,
+    "minItems": _min_items_problem,
     "maximum": _bound_problem("is greater than the maximum of"),
     "minimum": _bound_problem("is less than the minimum of"),
     "exclusiveMaximum": _bound_problem("must be less than"),
@@ -635,6 +658,8 @@ def _build_config(data: Mapping[str, Any]) -> Config:
         logging=_build(LoggingConfig, data.get("logging"), {}),
         metadata=_build(MetadataConfig, data.get("metadata"), {}),
         recording=_build(RecordingConfig, data.get("recording"), {}),
+        alerts=alert_settings.build_alerts_config(data.get("alerts")),
+        disk=alert_settings.build_disk_config(data.get("disk")),
     )
 
 
@@ -644,6 +669,8 @@ def _semantic_problems(config: Config) -> list[_Problem]:
         *_allowed_source_problems(config.sip),
         *_tls_problems(config.sip),
         *_timer_problems(config.sip.timers),
+        *(_Problem(*problem) for problem in alert_settings.alerts_problems(config.alerts)),
+        *(_Problem(*problem) for problem in alert_settings.disk_problems(config.disk)),
     ]
 
 

@@ -474,3 +474,254 @@ def test_config_is_frozen() -> None:
     config = Config()
     with pytest.raises(AttributeError):
         config.sip.port = 1  # type: ignore[misc]
+
+
+# --- alerts and disk ------------------------------------------------------------------
+
+ALERTS_YAML = """\
+alerts:
+  appliance_name: srs-lab-1
+  dedup_window: 120
+  rate_limit: {count: 5, period: 30}
+  retry: {initial_delay: 1, max_attempts: 3}
+  channels:
+    ops-slack:
+      type: slack
+      webhook_url_env: SLACK_WEBHOOK_URL
+    ops-bot:
+      type: slack
+      token_file: /etc/siprec/slack-token
+      channel: "#ops"
+      api_url: http://127.0.0.1:9/api/
+    ops-mail:
+      type: email
+      host: smtp.example.com
+      security: tls
+      username: srs
+      password_env: SMTP_PASSWORD
+      from: srs@example.com
+      to: [ops@example.com]
+    tickets:
+      type: webhook
+      url: https://tickets.example.com/hook
+      secret_env: WEBHOOK_SECRET
+      verify: false
+  routes:
+    - events: [disk_low, rules_reload_failed]
+      min_severity: warning
+      channels: [ops-slack, ops-mail]
+    - channels: [tickets]
+disk:
+  warning_free_percent: 15
+  critical_free_bytes: 1073741824
+"""
+
+
+def test_alerts_and_disk_defaults() -> None:
+    from siprec_appliance.config import AlertsConfig, DiskConfig
+
+    config = Config()
+    assert config.alerts == AlertsConfig()
+    assert config.alerts.enabled and config.alerts.channels == () and config.alerts.routes == ()
+    assert config.disk == DiskConfig()
+    assert (config.disk.critical_free_bytes, config.disk.retry_after) == (512 * 1024**2, 300)
+
+
+def test_alert_schema_defaults_match_the_dataclasses() -> None:
+    from siprec_appliance.alerts.settings import RateLimitConfig, RetryConfig
+    from siprec_appliance.config import AlertsConfig, DiskConfig
+
+    schema = json.loads(share_path("schemas", "config.schema.json").read_text(encoding="utf-8"))
+    sections = {
+        "alerts": (schema["properties"]["alerts"], AlertsConfig()),
+        "alerts.rate_limit": (
+            schema["properties"]["alerts"]["properties"]["rate_limit"],
+            RateLimitConfig(),
+        ),
+        "alerts.retry": (schema["properties"]["alerts"]["properties"]["retry"], RetryConfig()),
+        "disk": (schema["properties"]["disk"], DiskConfig()),
+    }
+    for section, (node, instance) in sections.items():
+        for key, child in node["properties"].items():
+            if "default" not in child:
+                continue
+            assert "Default:" in child["description"], f"{section}.{key}"
+            if key not in ("channels", "routes"):
+                assert getattr(instance, key) == child["default"], f"{section}.{key}"
+
+
+def test_alerts_section_with_every_channel_type(tmp_path: Path) -> None:
+    from siprec_appliance.alerts.settings import (
+        EmailChannelConfig,
+        RouteConfig,
+        SecretRef,
+        SlackChannelConfig,
+        WebhookChannelConfig,
+    )
+
+    config = load_config(write(tmp_path, ALERTS_YAML), {})
+    alerts = config.alerts
+    assert alerts.appliance_name == "srs-lab-1"
+    assert (alerts.dedup_window, alerts.rate_limit.count, alerts.rate_limit.period) == (120, 5, 30)
+    assert (alerts.retry.initial_delay, alerts.retry.max_attempts) == (1.0, 3)
+    assert isinstance(alerts.retry.initial_delay, float)
+    slack, bot, mail, hook = alerts.channels
+    assert slack == SlackChannelConfig(
+        name="ops-slack", webhook_url=SecretRef(env="SLACK_WEBHOOK_URL")
+    )
+    assert slack.uses_webhook and not bot.uses_webhook
+    assert bot == SlackChannelConfig(
+        name="ops-bot",
+        token=SecretRef(file=Path("/etc/siprec/slack-token")),
+        channel="#ops",
+        api_url="http://127.0.0.1:9/api/",
+    )
+    assert mail == EmailChannelConfig(
+        name="ops-mail",
+        host="smtp.example.com",
+        port=465,  # implicit TLS default
+        security="tls",
+        username="srs",
+        password=SecretRef(env="SMTP_PASSWORD"),
+        sender="srs@example.com",
+        recipients=("ops@example.com",),
+    )
+    assert hook == WebhookChannelConfig(
+        name="tickets",
+        url="https://tickets.example.com/hook",
+        secret=SecretRef(env="WEBHOOK_SECRET"),
+        verify=False,
+    )
+    assert alerts.routes == (
+        RouteConfig(
+            events=("disk_low", "rules_reload_failed"),
+            min_severity="warning",
+            channels=("ops-slack", "ops-mail"),
+        ),
+        RouteConfig(channels=("tickets",)),
+    )
+    assert alerts.channel("tickets") is hook and alerts.channel("nope") is None
+    assert config.disk.warning_free_percent == 15.0
+    assert config.disk.critical_free_bytes == 1024**3
+    assert "SLACK" not in repr(config.alerts).replace("SLACK_WEBHOOK_URL", "")
+
+
+@pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
+def test_smtp_port_defaults_by_security(tmp_path: Path, security: str, port: int) -> None:
+    text = (
+        f"alerts:\n  channels:\n    m:\n      type: email\n      host: h\n"
+        f"      security: {security}\n      from: a@b\n      to: [c@d]\n"
+    )
+    [mail] = load_config(write(tmp_path, text), {}).alerts.channels
+    assert mail.port == port  # type: ignore[union-attr]
+
+
+def test_alert_channel_schema_errors_name_key_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+alerts:
+  channels:
+    ops:
+      type: webhook
+      url: https://x.example/hook
+      secret_env: S
+      colour: blue
+    mail:
+      type: email
+      host: smtp
+    pager:
+      type: sms
+    "bad name":
+      type: slack
+      webhook_url_env: X
+  routes:
+    - events: [disk_full]
+      channels: [ops]
+""",
+    )
+    assert error_of(path).splitlines() == [
+        f"{path}:2: alerts.channels: 'bad name' does not match the pattern "
+        "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        f"{path}:7: alerts.channels.ops.colour: unknown key (allowed: type, url, secret_env, "
+        "secret_file, ca_file, verify, timeout)",
+        f"{path}:8: alerts.channels.mail: missing required key(s): from, to",
+        f"{path}:12: alerts.channels.pager.type: 'sms' is not one of slack, email, webhook",
+        f"{path}:17: alerts.routes[0].events[0]: 'disk_full' is not one of session_started, "
+        "session_ended, recording_failed, rtp_timeout, srtp_auth_failures, "
+        "rules_reload_failed, rules_reloaded, disk_low, disk_critical, disk_ok, "
+        "tls_certificate_expiring, capacity_near_limit, action_failed, rule_alert",
+    ]
+
+
+def test_alert_semantic_problems(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+alerts:
+  channels:
+    both:
+      type: slack
+      webhook_url_env: A
+      token_env: B
+    neither:
+      type: slack
+    bot:
+      type: slack
+      token_env: B
+    twice:
+      type: webhook
+      url: ftp://x.example/
+      secret_env: S
+      secret_file: /s
+    unsigned:
+      type: webhook
+      url: http://127.0.0.1:8000/
+    mail:
+      type: email
+      host: h
+      username: u
+      from: a@b
+      to: [c@d]
+  routes:
+    - channels: [both, missing]
+disk:
+  warning_free_bytes: 100
+  critical_free_bytes: 200
+""",
+    )
+    lines = error_of(path).splitlines()
+    assert lines == [
+        f"{path}:3: alerts.channels.both: give an incoming webhook or a bot token, not both",
+        f"{path}:7: alerts.channels.neither: needs webhook_url_env or webhook_url_file, "
+        "or token_env or token_file",
+        f"{path}:9: alerts.channels.bot: a bot token needs channel (e.g. '#ops' or a channel ID)",
+        f"{path}:14: alerts.channels.twice.url: must be an http:// or https:// URL with a host",
+        f"{path}:16: alerts.channels.twice.secret_file: give secret_env or secret_file, not both",
+        f"{path}:17: alerts.channels.unsigned: needs secret_env or secret_file "
+        "(the HMAC-SHA256 signing key)",
+        f"{path}:23: alerts.channels.mail.username: needs password_env or password_file",
+        f"{path}:27: alerts.routes[0].channels[1]: unknown channel 'missing' (configured: "
+        "both, neither, bot, twice, unsigned, mail)",
+        f"{path}:30: disk.critical_free_bytes: 200 must not be greater than "
+        "disk.warning_free_bytes (100)",
+    ]
+
+
+def test_disk_thresholds_must_be_ordered(tmp_path: Path) -> None:
+    path = write(tmp_path, "disk:\n  critical_free_percent: 12\n")
+    assert error_of(path) == (
+        f"{path}:2: disk.critical_free_percent: 12.0 must not be greater than "
+        "disk.warning_free_percent (10.0)"
+    )
+    assert error_of(write(tmp_path, "disk:\n  hysteresis_percent: -1\n")).endswith(
+        "disk.hysteresis_percent: -1 is less than the minimum of 0"
+    )
+
+
+def test_docs_alerts_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, example), {})
+    assert {channel.kind for channel in config.alerts.channels} == {"slack", "email", "webhook"}
+    assert config.alerts.routes

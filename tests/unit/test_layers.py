@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "siprec-appliance" / "siprec_appliance"
-PURE = ("sip", "sdp", "siprec", "metadata", "vendors", "rtp", "codecs")
+PURE = ("sip", "sdp", "siprec", "metadata", "vendors", "rtp", "codecs", "policy")
 FORBIDDEN = {"asyncio", "socket", "ssl", "sanic", "selectors", "os", "pathlib", "time", "uvloop"}
 
 

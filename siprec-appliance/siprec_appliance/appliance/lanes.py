@@ -91,14 +91,21 @@ class ThreadLane(Lane):
 
 
 class Lanes:
-    """``count`` ordered lanes; a session's jobs always go to the same one."""
+    """``count`` ordered lanes; a session's jobs always go to the same one.
+
+    ``count`` 0: every job runs inline, on the loop's thread (what a media worker
+    process does: it has no other work to protect, and threads would only
+    contend with the loop for the GIL).
+    """
 
     def __init__(self, count: int) -> None:
-        if count < 1:
-            raise ValueError("at least one decode lane")
+        if count < 0:
+            raise ValueError("the number of decode lanes cannot be negative")
         self._lanes = [ThreadLane(f"siprec-decode-{n}") for n in range(count)]
 
-    def lane(self, key: str) -> ThreadLane:
+    def lane(self, key: str) -> Lane:
+        if not self._lanes:
+            return INLINE
         return self._lanes[zlib.crc32(key.encode()) % len(self._lanes)]
 
     def flush(self) -> None:
@@ -112,7 +119,9 @@ class Lanes:
 
     async def drain(self, key: str) -> None:
         """Wait until every job queued so far for ``key``'s lane has run."""
-        await asyncio.wrap_future(self.lane(key).barrier())
+        lane = self.lane(key)
+        if isinstance(lane, ThreadLane):
+            await asyncio.wrap_future(lane.barrier())
 
     def close(self) -> None:
         """Run what is queued, then stop the threads (blocking)."""

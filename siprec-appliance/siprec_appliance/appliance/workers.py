@@ -28,7 +28,12 @@ from typing import Any
 
 from siprec_appliance.appliance.channel import Channel, Message, channel_pair
 from siprec_appliance.appliance.media import BoundPortAllocator
-from siprec_appliance.appliance.mediaplane import DECODE_LANES, OnWritten, Snapshot, WorkerInit
+from siprec_appliance.appliance.mediaplane import (
+    WORKER_DECODE_LANES,
+    OnWritten,
+    Snapshot,
+    WorkerInit,
+)
 from siprec_appliance.config import RecordingConfig
 from siprec_appliance.siprec.ports import PortPool
 from siprec_appliance.siprec.session import StreamState
@@ -68,7 +73,7 @@ class WorkerPool:
         on_written: OnWritten,
         *,
         log_level: str = "INFO",
-        lanes: int = DECODE_LANES,
+        lanes: int = WORKER_DECODE_LANES,
     ) -> None:
         self._loop = loop
         self._on_written = on_written

@@ -1,0 +1,271 @@
+"""Signed webhooks against a real HTTP receiver on 127.0.0.1: the receiver verifies the
+signature with ``verify_signature``, server errors are retried, 4xx fail for good, and
+an alert accepted while the receiver is down is delivered after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siprec_appliance.alerts import (
+    SIGNATURE_HEADER,
+    AlertService,
+    DiskCritical,
+    RecordingFailed,
+    verify_signature,
+)
+from siprec_appliance.alerts.settings import (
+    AlertsConfig,
+    RetryConfig,
+    RouteConfig,
+    SecretRef,
+    WebhookChannelConfig,
+)
+
+pytestmark = pytest.mark.integration
+
+SECRET = "whsec-3f9a1c7e5b2d4086-integration"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    verified: bool
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that verifies each POST as a real one would."""
+
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/siprec"
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            ok = verify_signature(SECRET, self.headers.get(SIGNATURE_HEADER), body, time.time())
+            receiver.requests.append(
+                Received(self.path, dict(self.headers.items()), body, time.monotonic(), ok)
+            )
+            status, headers = receiver.answers.pop(0) if receiver.answers else (204, {})
+            if not ok:
+                status = 401
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def config(url: str, **retry: Any) -> AlertsConfig:
+    channel = WebhookChannelConfig(
+        name="hook", url=url, secret=SecretRef(env="HOOK_SECRET"), timeout=5.0
+    )
+    return AlertsConfig(
+        channels=(channel,),
+        routes=(RouteConfig(min_severity="warning", channels=("hook",)),),
+        retry=RetryConfig(**{"initial_delay": 0.1, "max_delay": 0.5, **retry}),
+        appliance_name="srs-it",
+    )
+
+
+def service(url: str, data_dir: Path, **retry: Any) -> AlertService:
+    return AlertService(config(url, **retry), data_dir, env={"HOOK_SECRET": SECRET})
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def state_of(alerts: AlertService, state: str) -> bool:
+    recent = await alerts.recent()
+    return bool(recent) and all(alert["state"] == state for alert in recent)
+
+
+def run(coroutine: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, 30))  # type: ignore[arg-type]
+
+
+def test_signature_verifies_and_tampering_fails(receiver: Receiver, tmp_path: Path) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        alerts = service(receiver.url, tmp_path)
+        await alerts.start()
+        alerts.emit(DiskCritical(path="/var", free_bytes=10, total_bytes=1000, retry_after=60))
+        await until(lambda: state_of(alerts, "delivered"))
+        recent = await alerts.recent()
+        await alerts.stop()
+        return recent
+
+    [alert] = run(scenario())
+    [request] = receiver.requests
+    assert request.verified
+    assert request.path == "/hooks/siprec"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["X-Siprec-Alert-Id"] == alert["id"]
+    assert request.headers["X-Siprec-Event"] == "disk_critical"
+    payload = json.loads(request.body)
+    assert payload["type"] == "disk_critical" and payload["facts"]["free_bytes"] == 10
+    assert payload["appliance"] == "srs-it" and "Disk space CRITICAL" in payload["text"]
+    header, now = request.headers[SIGNATURE_HEADER], time.time()
+    assert verify_signature(SECRET, header, request.body, now)
+    tampered = request.body.replace(b'"free_bytes":10', b'"free_bytes":99')
+    assert tampered != request.body
+    assert not verify_signature(SECRET, header, tampered, now)
+    assert not verify_signature("another-secret", header, request.body, now)
+    assert not verify_signature(SECRET, header, request.body, now + 3600, tolerance=300)
+
+
+def test_server_errors_are_retried_then_delivered(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.answers = [(500, {}), (503, {"Retry-After": "1"}), (200, {})]
+
+    async def scenario() -> dict[str, Any]:
+        alerts = service(receiver.url, tmp_path)
+        await alerts.start()
+        alerts.emit(RecordingFailed(session_id="s1", reason="encoder crashed"))
+        await until(lambda: state_of(alerts, "delivered"))
+        [alert] = await alerts.recent()
+        await alerts.stop()
+        return dict(alert["deliveries"][0])
+
+    delivery = run(scenario())
+    assert len(receiver.requests) == 3 and all(r.verified for r in receiver.requests)
+    assert (delivery["attempts"], delivery["failures"]) == (3, 1)  # the 503 was not counted
+    assert receiver.requests[2].at - receiver.requests[1].at >= 0.99  # Retry-After: 1
+    ids = {r.headers["X-Siprec-Alert-Id"] for r in receiver.requests}
+    assert len(ids) == 1  # the same id on every retry
+
+
+def test_client_errors_fail_for_good(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.answers = [(410, {})]
+
+    async def scenario() -> dict[str, Any]:
+        alerts = service(receiver.url, tmp_path)
+        await alerts.start()
+        alerts.emit(RecordingFailed(session_id="s1", reason="x"))
+        await until(lambda: state_of(alerts, "failed"))
+        [alert] = await alerts.recent()
+        await alerts.stop()
+        return dict(alert["deliveries"][0])
+
+    delivery = run(scenario())
+    assert (delivery["state"], delivery["last_error"]) == ("failed", "webhook: HTTP 410")
+    assert len(receiver.requests) == 1
+
+
+def test_alert_waits_in_the_outbox_across_a_restart(receiver: Receiver, tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{closed_port()}/hooks/siprec"
+
+    async def scenario() -> dict[str, Any]:
+        first = service(down, tmp_path, initial_delay=30.0)
+        await first.start()
+        first.emit(RecordingFailed(session_id="s77", reason="disk"))
+        await until(lambda: _failed_once(first))
+        [before] = await first.recent()
+        await first.stop()
+        second = service(receiver.url, tmp_path)  # the receiver is reachable now
+        await second.start()
+        await until(lambda: state_of(second, "delivered"))
+        await asyncio.sleep(0.3)  # nothing more arrives
+        [after] = await second.recent()
+        await second.stop()
+        assert before["state"] == "pending"
+        assert "cannot POST" in before["deliveries"][0]["last_error"]
+        return dict(after)
+
+    alert = run(scenario())
+    [request] = receiver.requests
+    assert request.verified and request.headers["X-Siprec-Alert-Id"] == alert["id"]
+    assert json.loads(request.body)["facts"]["session_id"] == "s77"
+    assert alert["deliveries"][0]["attempts"] == 2
+
+
+async def _failed_once(alerts: AlertService) -> bool:
+    recent = await alerts.recent()
+    return bool(recent) and recent[0]["deliveries"][0]["failures"] >= 1
+
+
+def test_send_test_and_missing_secret(receiver: Receiver, tmp_path: Path) -> None:
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        alerts = service(receiver.url, tmp_path)
+        await alerts.start()
+        good = await alerts.send_test("hook", requested_by="ops")
+        await alerts.stop()
+        unset = AlertService(config(receiver.url), tmp_path / "b", env={})
+        await unset.start()
+        bad = await unset.send_test("hook")
+        await unset.stop()
+        return good, bad
+
+    good, bad = run(scenario())
+    assert good["ok"] and good["type"] == "webhook" and good["elapsed"] >= 0
+    assert json.loads(receiver.requests[0].body)["type"] == "test"
+    assert bad == {**bad, "ok": False, "error": "environment variable HOOK_SECRET is not set"}
+    assert len(receiver.requests) == 1
+
+
+def test_the_secret_is_never_logged(
+    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.answers = [(500, {})] * 5
+
+    async def scenario() -> str:
+        alerts = service(receiver.url, tmp_path, max_attempts=2)
+        await alerts.start()
+        alerts.emit(RecordingFailed(session_id="s1", reason="x"))
+        await until(lambda: state_of(alerts, "failed"))
+        recent = json.dumps(await alerts.recent())
+        await alerts.stop()
+        return recent
+
+    with caplog.at_level(logging.DEBUG):
+        recent = run(scenario())
+    assert "NOT delivered to hook: webhook: HTTP 500" in caplog.text
+    assert SECRET not in caplog.text and SECRET not in recent
