@@ -8,11 +8,8 @@ import asyncio
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,67 +29,17 @@ from siprec_appliance.alerts.settings import (
     SecretRef,
     WebhookChannelConfig,
 )
+from support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec-3f9a1c7e5b2d4086-integration"
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-    verified: bool
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that verifies each POST as a real one would."""
-
-    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/siprec"
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            ok = verify_signature(SECRET, self.headers.get(SIGNATURE_HEADER), body, time.time())
-            receiver.requests.append(
-                Received(self.path, dict(self.headers.items()), body, time.monotonic(), ok)
-            )
-            status, headers = receiver.answers.pop(0) if receiver.answers else (204, {})
-            if not ok:
-                status = 401
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver(SECRET) as state:
+        yield state
 
 
 def closed_port() -> int:

@@ -383,3 +383,30 @@ def test_closed_catalog_refuses_work(data_dir: Path) -> None:
             await catalog.search(RecordingQuery())
 
     asyncio.run(scenario())
+
+
+def test_retention_deletes_only_recordings_whose_retain_days_passed(
+    store: CatalogStore, data_dir: Path
+) -> None:
+    """A rule's ``retain: {days: N}`` is stored with the decision; once N days have
+    passed since the call ended, the recording's directory and rows go. Recordings
+    without a retain, or still within it, stay."""
+    day = 86400.0
+    base = 1_714_557_600.0
+
+    def decision(days: float | None) -> dict[str, object]:
+        retain = None if days is None else {"days": days, "rule": "r"}
+        return {"decision": {"record": {"on": True}, "retain": retain}}
+
+    for name, days in (("short", 1.0), ("long", 3650.0), ("forever", None)):
+        directory = write_recording(data_dir, name, started_at=base, extra=decision(days))
+        store.index_directory(directory)
+    assert store.expired(base + 0.5 * day) == []
+    expired = store.expired(base + 2 * day)
+    assert [(rid, days) for rid, _, days in expired] == [("short", 1.0)]
+    store.delete(*expired[0][:2])
+    assert not (data_dir / "recordings" / "2024-05-01" / "short").exists()
+    assert sorted(ids(store)) == ["forever", "long"]
+    assert store.get("short") is None
+    with pytest.raises(CatalogError):
+        store.delete("long", "../outside")

@@ -884,3 +884,24 @@ def test_terminate_before_accept_rejects_with_503() -> None:
     busy = one(src.drain())
     assert (busy.status, busy.headers.get("Retry-After")) == (503, "30")
     assert core.terminate_all(2.0) == 0
+
+
+def test_refusal_answers_new_invites_with_503_and_its_retry_after() -> None:
+    """The appliance sets ``refusal`` while it cannot record (disk critical): new
+    sessions get 503 with its reason and Retry-After; calls in progress go on."""
+    core = make_core()
+    first = Src(core)
+    sid, _ = establish(first)
+    core.refusal = ("Disk space critical", 300)
+    second = Src(core, call_id="c-refused")
+    busy = one(second.send(second.invite(), 1.0))
+    assert (busy.status, busy.reason, busy.headers.get("Retry-After")) == (
+        503,
+        "Disk space critical",
+        "300",
+    )
+    assert core.active_count() == 1 and sid in core.sessions
+    core.refusal = None
+    third = Src(core, call_id="c-after")
+    third.send(third.invite(), 2.0)
+    assert offered(core) is not None

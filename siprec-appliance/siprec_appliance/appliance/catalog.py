@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -316,6 +317,25 @@ class CatalogStore:
             (directory.relative_to(self.data_dir).as_posix(),),
         )
         return {(row["path"], row["size"], row["mtime_ns"]): row["sha256"] for row in rows}
+
+    def expired(self, now: float) -> list[tuple[str, str, float]]:
+        """Finished recordings whose policy ``retain`` days have passed since they
+        ended: ``(id, directory, days)``. Without a ``retain`` they are kept."""
+        rows = self._db.execute(
+            "SELECT id, directory, json_extract(details, '$.decision.retain.days') AS days"
+            " FROM recordings WHERE status != 'recording' AND days IS NOT NULL"
+            " AND COALESCE(ended_at, started_at) + days * 86400.0 < ?",
+            (now,),
+        )
+        return [(row["id"], row["directory"], float(row["days"])) for row in rows]
+
+    def delete(self, recording_id: str, directory: str) -> None:
+        """Remove a recording's directory and its rows (retention)."""
+        target = (self.data_dir / directory).resolve()
+        if self.data_dir.resolve() not in target.parents:
+            raise CatalogError(f"{directory!r} is not under the data directory")
+        shutil.rmtree(target, ignore_errors=True)
+        self._db.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
 
     def index_directory(self, directory: Path, *, stale: bool = False) -> IndexedRecording:
         """Read ``directory`` and upsert it (blocking)."""
@@ -630,6 +650,12 @@ class Catalog:
 
     async def audio(self, recording_id: str, leg: str | None) -> AudioFile:
         return await self._run(lambda: self.store.audio(recording_id, leg))
+
+    async def expired(self, now: float) -> list[tuple[str, str, float]]:
+        return await self._run(lambda: self.store.expired(now))
+
+    async def delete(self, recording_id: str, directory: str) -> None:
+        await self._run(lambda: self.store.delete(recording_id, directory))
 
     async def close(self) -> None:
         """Finish queued work, close the database, stop the thread."""

@@ -249,6 +249,8 @@ def _status(
     missing = [Path(f.path).name for f in files if f.size is None]
     if missing:
         return "failed", f"missing audio files: {', '.join(missing)}"
+    if document.get("recorded") is False:  # the policy said no: no audio, by design
+        return status, "not recorded: the recording policy said no"
     if not files:
         why = "no audio written (no stream with a decodable codec)" if streams else "no streams"
         return "failed", why
@@ -299,6 +301,9 @@ def read_recording(
         details["recovered"] = document["recovered"]
     if "end_reason" in document:
         details["end_reason"] = document["end_reason"]
+    for key in ("decision", "recorded"):  # the policy's decision (rules) and its effect
+        if document.get(key) is not None:
+            details[key] = document[key]
     return IndexedRecording(
         id=_text(document.get("session_id")) or directory.name,
         call_id=call_id,

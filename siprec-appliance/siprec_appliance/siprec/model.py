@@ -62,3 +62,5 @@ class SessionSnapshot(DataClassJsonMixin):
     metadata_problems: tuple[str, ...] = field(default=())
     # Paused by the operator (REST API); filled by the appliance, not the core.
     recording_paused: bool = False
+    # The recording policy's decision (rules), as JSON; filled by the appliance.
+    decision: dict[str, Any] | None = None

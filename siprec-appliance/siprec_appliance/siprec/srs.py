@@ -84,6 +84,9 @@ class SrsCore(UserAgentCore):
         # seed. The appliance passes os.urandom; the default is the same CSPRNG.
         self.key_source: KeySource = key_source or random.SystemRandom().randbytes
         self.draining = False
+        # Set by the appliance while it cannot record (disk space critical):
+        # (reason phrase, Retry-After seconds) for a 503 to new sessions.
+        self.refusal: tuple[str, int] | None = None
         self._events: deque[Event] = deque()
         self._dialogs: dict[DialogKey, RecordingSession] = {}
         self.sessions: dict[str, RecordingSession] = {}
@@ -275,6 +278,8 @@ class SrsCore(UserAgentCore):
             return 503, "Draining for shutdown", retry
         if self.active_count() >= self.settings.max_sessions:
             return 503, "Concurrent session limit reached", retry
+        if self.refusal is not None:  # RFC 3261 §21.5.4: temporarily unable
+            return 503, self.refusal[0], [("Retry-After", str(self.refusal[1]))]
         ctype = request.content_type
         if request.body.strip() and ctype not in BODY_TYPES:
             return 415, f"Unsupported body type {ctype}", [("Accept", ACCEPT)]

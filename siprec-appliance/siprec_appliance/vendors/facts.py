@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from siprec_appliance.metadata.model import RecordingMetadata
 from siprec_appliance.metadata.streams import ParticipantStreams, resolve_participants
+from siprec_appliance.sdp.codecs import resolve_rtpmap
 from siprec_appliance.sdp.model import SessionDescription
 from siprec_appliance.sip.message import Headers
 from siprec_appliance.sip.multipart import BodyPart
@@ -232,7 +233,21 @@ def _media(inputs: CallInputs, rows: list[dict[str, JsonValue]]) -> dict[str, Js
         "media.m_lines": len(inputs.sdp.media),
         "media.labels": labels,
         "media.mixed": any(count > 1 for count in senders.values()),
+        "media.codecs": _codecs(inputs.sdp),
     }
+
+
+def _codecs(sdp: SessionDescription) -> list[JsonValue]:
+    """Encoding names offered on any m= line, lower case, each once, in offer order
+    (``a=rtpmap``, else the RFC 3551 static payload type's name)."""
+    names: list[JsonValue] = []
+    for media in sdp.media:
+        for payload_type in media.payload_types:
+            rtpmap = resolve_rtpmap(media, payload_type)
+            name = rtpmap.encoding.lower() if rtpmap is not None else None
+            if name is not None and name not in names:
+                names.append(name)
+    return names
 
 
 def build_call_facts(
