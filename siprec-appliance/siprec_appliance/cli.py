@@ -1,7 +1,8 @@
 """``siprecctl``: the operator's command line for the appliance's REST API (stdlib only).
 
-Exit codes: 0 success, 1 the API answered with an error, 2 usage error,
-3 cannot connect to the API.
+Exit codes: 0 success, 1 the API answered with an error (or said that what was asked
+failed: a rule file with errors, a failed rules reload, an undelivered test alert),
+2 usage error, 3 cannot connect to the API.
 
 New commands are one entry in :data:`COMMANDS`: the words that select it, the request
 it sends and how its answer is printed; the argument parser is built from that table.
@@ -59,10 +60,11 @@ class ApiRequest:
 
 @dataclass(frozen=True, slots=True)
 class Argument:
-    """A positional argument of a command."""
+    """A positional argument of a command (``nargs="+"``: one or more)."""
 
     name: str
     help: str
+    nargs: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +76,33 @@ class Option:
     type: Callable[[str], Any] = str
 
 
+Caller = Callable[[ApiRequest], Any]  # sends one request, returns the decoded answer
+
+
+def _always_ok(body: Any) -> int:
+    return EXIT_OK
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """A leaf command: how to build its request and how to print the answer.
 
     With ``download`` the answer is not JSON: its body is streamed to the file that
-    ``download`` names, and ``render`` prints ``{"path", "bytes"}``.
+    ``download`` names, and ``render`` prints ``{"path", "bytes"}``. A command that
+    sends several requests gives ``execute`` instead of ``request``: it gets the
+    arguments and a function sending one request, and returns what ``render`` prints.
+    ``exit_code`` turns the answer into the exit code (an answer such as "the file has
+    errors" is not an HTTP error, but scripts want to see it).
     """
 
     help: str
-    request: Callable[[argparse.Namespace], ApiRequest]
     render: Callable[[Any], str]
+    request: Callable[[argparse.Namespace], ApiRequest] | None = None
+    execute: Callable[[argparse.Namespace, Caller], Any] | None = None
     arguments: tuple[Argument, ...] = field(default=())
     options: tuple[Option, ...] = field(default=())
     download: Callable[[argparse.Namespace], Path] | None = None
+    exit_code: Callable[[Any], int] = _always_ok
 
 
 def _quote(value: str) -> str:
@@ -333,6 +348,153 @@ def _render_download(body: Any) -> str:
     return f"wrote {body.get('bytes')} bytes to {body.get('path')}"
 
 
+# --- rules ----------------------------------------------------------------------------
+
+
+def _read_local(path: Path) -> str:
+    """A local file's text (CRLF kept), or a usage error naming it."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        raise CliError(f"siprecctl: cannot read {path}: {_reason(exc)}", EXIT_USAGE) from exc
+
+
+def _validate_files(args: argparse.Namespace, call: Caller) -> dict[str, Any]:
+    results = []
+    for given in args.files:
+        path = Path(given)
+        body = {"file": path.name, "text": _read_local(path)}
+        answer = call(ApiRequest("POST", "/api/rules/validate", body))
+        results.append({"path": given, **answer})
+    return {"files": results}
+
+
+def _render_validation(body: Any) -> str:
+    lines = []
+    for result in body.get("files", []):
+        path = result.get("path")
+        if result.get("valid"):
+            lines.append(f"{path}: ok")
+        for error in result.get("errors", []):
+            lines.append(
+                f"{path}:{error.get('line')}:{error.get('column')}: {error.get('message')}"
+            )
+    return "\n".join(lines)
+
+
+def _validation_exit(body: Any) -> int:
+    valid = all(result.get("valid") for result in body.get("files", []))
+    return EXIT_OK if valid else EXIT_API_ERROR
+
+
+def _rules_test_request(args: argparse.Namespace) -> ApiRequest:
+    if (args.facts is None) == (args.invite is None):
+        raise CliError(
+            "siprecctl: rules test needs --facts FILE.json or --invite FILE.sip", EXIT_USAGE
+        )
+    body: dict[str, Any] = {}
+    if args.facts is not None:
+        try:
+            body["facts"] = json.loads(_read_local(Path(args.facts)))
+        except ValueError as exc:
+            raise CliError(f"siprecctl: {args.facts} is not JSON: {exc}", EXIT_USAGE) from exc
+    else:
+        body["invite"] = _read_local(Path(args.invite))
+    if args.now is not None:
+        body["now"] = args.now
+    return ApiRequest("POST", "/api/rules/test", body)
+
+
+def _decided_by(record: Any) -> str:
+    if record.get("default"):
+        return "default: no rule decided"
+    return f"rule {record.get('rule')}"
+
+
+def _render_decision(body: Any) -> str:
+    decision, facts = body.get("decision", {}), body.get("facts", {})
+    record = decision.get("record", {})
+    retain = decision.get("retain")
+    alerts = [
+        f"{a.get('channel') or 'routes'}/{a.get('severity')} (rule {a.get('rule')})"
+        for a in decision.get("alerts", [])
+    ]
+    pairs = [
+        ("record", f"{'yes' if record.get('on') else 'no'} ({_decided_by(record)})"),
+        ("format", record.get("format")),
+        ("layout", record.get("layout")),
+        ("tags", decision.get("tags")),
+        ("retain", f"{retain.get('days')} days (rule {retain.get('rule')})" if retain else None),
+        ("alerts", "; ".join(alerts) or None),
+        ("stopped by", decision.get("stopped_by")),
+        ("rules version", decision.get("version")),
+        ("vendor", facts.get("vendor")),
+        ("caller", facts.get("caller.e164") or facts.get("caller.aor")),
+        ("callee", facts.get("callee.e164") or facts.get("callee.aor")),
+    ]
+    lines = [
+        _render_pairs(pairs),
+        "",
+        "matched rules:" if decision.get("matched") else "no rule matched",
+    ]
+    for match in decision.get("matched", []):
+        lines.append(
+            f"  {match.get('rule')} ({match.get('file')}, priority {match.get('priority')})"
+        )
+        lines.extend(f"    {why}" for why in match.get("why", []))
+    lines.extend(f"note: {note}" for note in body.get("notes", []))
+    return "\n".join(lines)
+
+
+def _render_reload(body: Any) -> str:
+    if not body.get("ok"):
+        errors = [str(error.get("text")) for error in body.get("errors", [])]
+        return "\n".join([f"rules not reloaded; {body.get('version')} stays active", *errors])
+    state = "loaded" if body.get("changed") else "unchanged"
+    files = len(body.get("files", []))
+    return f"rules {body.get('version')} {state}: {body.get('rules')} rules from {files} files"
+
+
+def _ok_exit(body: Any) -> int:
+    return EXIT_OK if body.get("ok") else EXIT_API_ERROR
+
+
+# --- alerts ---------------------------------------------------------------------------
+
+
+def _alerts_request(args: argparse.Namespace) -> ApiRequest:
+    query = "" if args.limit is None else "?" + urllib.parse.urlencode({"limit": args.limit})
+    return ApiRequest("GET", "/api/alerts" + query)
+
+
+def _render_alerts(body: Any) -> str:
+    channels = ", ".join(f"{c.get('name')} ({c.get('type')})" for c in body.get("channels", []))
+    footer = f"channels: {channels or 'none'}"
+    alerts = body.get("alerts", [])
+    if not alerts:
+        return "no alerts\n" + footer
+    rows = [
+        (
+            _short_time(a.get("created_at")),
+            a.get("severity"),
+            a.get("type"),
+            a.get("state"),
+            a.get("occurrences"),
+            a.get("title"),
+        )
+        for a in alerts
+    ]
+    headers = ("CREATED", "SEVERITY", "TYPE", "STATE", "SEEN", "TITLE")
+    return render_table(headers, rows) + "\n\n" + footer
+
+
+def _render_alert_test(body: Any) -> str:
+    where = f"channel {body.get('channel')} ({body.get('type')})"
+    if body.get("ok"):
+        return f"{where}: test alert delivered in {body.get('elapsed')} s"
+    return f"{where}: test alert failed: {body.get('error')}"
+
+
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("health",): Command(
         help="show whether the appliance is up, its version and load",
@@ -401,9 +563,50 @@ COMMANDS: dict[tuple[str, ...], Command] = {
         ),
         download=_download_target,
     ),
+    ("rules", "validate"): Command(
+        help="check local rule files against the appliance's rules (nothing is saved)",
+        execute=_validate_files,
+        render=_render_validation,
+        arguments=(Argument("files", "rule file (NAME.yaml)", nargs="+"),),
+        exit_code=_validation_exit,
+    ),
+    ("rules", "test"): Command(
+        help="show what the active rules decide for call facts or a SIP INVITE",
+        request=_rules_test_request,
+        render=_render_decision,
+        options=(
+            Option(("--facts",), "JSON file with the call facts (docs/call-facts.md)"),
+            Option(("--invite",), "file with a SIP INVITE (SDP and SIPREC metadata)"),
+            Option(("--now",), "decision time, ISO 8601 with offset (default: now)"),
+        ),
+    ),
+    ("rules", "reload"): Command(
+        help="read the rule files again now (a bad file keeps the active rules)",
+        request=lambda args: ApiRequest("POST", "/api/rules/reload"),
+        render=_render_reload,
+        exit_code=_ok_exit,
+    ),
+    ("alerts", "list"): Command(
+        help="show the newest alerts and their delivery state",
+        request=_alerts_request,
+        render=_render_alerts,
+        options=(Option(("--limit",), "at most this many (default 50, at most 500)", _positive),),
+    ),
+    ("alerts", "test"): Command(
+        help="send a test alert to one channel now",
+        request=lambda args: ApiRequest("POST", "/api/alerts/test", {"channel": args.channel}),
+        render=_render_alert_test,
+        arguments=(Argument("channel", "alert channel name"),),
+        exit_code=_ok_exit,
+    ),
 }
 
-GROUP_HELP: dict[str, str] = {"sessions": "recording sessions", "recordings": "recordings catalog"}
+GROUP_HELP: dict[str, str] = {
+    "sessions": "recording sessions",
+    "recordings": "recordings catalog",
+    "rules": "recording policy rules",
+    "alerts": "alerts and alert channels",
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -448,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
         subparsers = _subparsers_for(groups, words[:-1])
         leaf = subparsers.add_parser(words[-1], help=command.help, description=command.help)
         for argument in command.arguments:
-            leaf.add_argument(argument.name, help=argument.help)
+            leaf.add_argument(argument.name, help=argument.help, nargs=argument.nargs)
         for option in command.options:
             leaf.add_argument(*option.flags, help=option.help, type=option.type)
         leaf.set_defaults(command=command)
@@ -624,13 +827,21 @@ def run(argv: Sequence[str], env: Mapping[str, str], out: TextIO) -> int:
         raise CliError(group.format_help().rstrip(), EXIT_USAGE)
     token = resolve_token(args, env)
     base_url = args.url or default_url(env)
-    if command.download is not None:
+
+    def call(request: ApiRequest) -> Any:
+        return call_api(base_url, request, token, args.timeout)
+
+    if command.execute is not None:
+        body = command.execute(args, call)
+    elif command.request is None:  # a mistake in COMMANDS
+        raise TypeError(f"command {command.help!r} has neither request nor execute")
+    elif command.download is not None:
         target = command.download(args)
         body = download_api(base_url, command.request(args), token, args.timeout, target)
     else:
-        body = call_api(base_url, command.request(args), token, args.timeout)
+        body = call(command.request(args))
     print(json.dumps(body, indent=2) if args.json else command.render(body), file=out)
-    return EXIT_OK
+    return command.exit_code(body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,9 +129,11 @@ class StorageConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RulesConfig:
-    """Where the recording policy rules are read from."""
+    """Where the recording policy rules are read from, and what applies when no rule
+    decides whether a call is recorded (``default_record``)."""
 
     dir: Path = Path("./rules")
+    default_record: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,11 +213,13 @@ ENV_OVERRIDES: tuple[EnvOverride, ...] = (
     EnvOverride("SIPREC_SIP_SHUTDOWN_GRACE", ("sip", "shutdown_grace")),
     EnvOverride("SIPREC_MAX_SESSIONS", ("sip", "max_sessions")),
     EnvOverride("SIPREC_MEDIA_WORKERS", ("media", "workers")),
+    EnvOverride("SIPREC_SIP_REQUIRE_SIPREC", ("sip", "require_siprec")),
     EnvOverride("SIPREC_HTTP_HOST", ("http", "host")),
     EnvOverride("SIPREC_HTTP_PORT", ("http", "port")),
     EnvOverride("SIPREC_API_TOKEN", ("http", "api_token")),
     EnvOverride("SIPREC_DATA_DIR", ("storage", "data_dir")),
     EnvOverride("SIPREC_RULES_DIR", ("rules", "dir")),
+    EnvOverride("SIPREC_RULES_DEFAULT_RECORD", ("rules", "default_record")),
     EnvOverride("SIPREC_RTP_PORT_MIN", ("media", "rtp_port_min")),
     EnvOverride("SIPREC_RTP_PORT_MAX", ("media", "rtp_port_max")),
     EnvOverride("SIPREC_LOG_LEVEL", ("logging", "level")),

@@ -12,12 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.api import create_app, snapshot_to_json, start_api
 from siprec_appliance.appliance.control import ApplianceControl
+from siprec_appliance.appliance.rules_service import RulesService
+from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
 from support.fake_control import PausableSessions
 
@@ -64,6 +68,12 @@ def make_session(session_id: str, *, started_at: float = 1_700_000_000.25) -> Se
     )
 
 
+def unused_rules() -> RulesService:
+    """Rules that these tests never load (the built-in record-all set is active)."""
+    schema = share_path("schemas", "rules.schema.json")
+    return RulesService(Path("unused-rules"), schema, channels=None, default_record=True)
+
+
 @dataclass
 class FakeAppliance(PausableSessions):
     """A small ApplianceControl for tests (our interface, not a remote mock)."""
@@ -74,6 +84,8 @@ class FakeAppliance(PausableSessions):
     start_time: float = field(default_factory=lambda: time.time() - 5.0)
     terminate_calls: list[str] = field(default_factory=list)
     fail: bool = False
+    rules: RulesService = field(default_factory=unused_rules)
+    alerts: AlertService | None = None
 
     @property
     def started_at(self) -> float:
@@ -242,7 +254,7 @@ def test_list_sessions() -> None:
         "id", "call_id", "state", "src_address", "transport", "streams", "started_at",
         "started_at_unix", "is_siprec", "metadata_parts", "ended_at", "ended_at_unix",
         "end_reason", "warnings", "participants", "facts", "metadata_versions",
-        "metadata_problems", "recording_paused",
+        "metadata_problems", "recording_paused", "decision",
     }  # fmt: skip
     assert first["call_id"] == "early@src.example.com"
     assert first["started_at"] == "2023-11-14T22:13:20.250Z"

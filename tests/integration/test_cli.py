@@ -15,17 +15,27 @@ from typing import Any
 
 import pytest
 
+from siprec_appliance.alerts import AlertService
+from siprec_appliance.alerts.settings import AlertsConfig, SecretRef, WebhookChannelConfig
 from siprec_appliance.appliance.api import create_app, start_api
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
+from siprec_appliance.appliance.rules_service import RulesService
 from siprec_appliance.cli import main
+from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
 from support.catalog_data import participant, sha256, write_recording
 from support.fake_control import PausableSessions
+from support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "cli-test-token-0123456789abcdef"
 _names = itertools.count()
+
+
+def rules_in(directory: Path) -> RulesService:
+    schema = share_path("schemas", "rules.schema.json")
+    return RulesService(directory, schema, channels=None, default_record=True)
 
 
 @dataclass
@@ -34,6 +44,8 @@ class Appliance(PausableSessions):
 
     sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
     terminate_calls: list[str] = field(default_factory=list)
+    rules: RulesService = field(default_factory=lambda: rules_in(Path("unused-rules")))
+    alerts: AlertService | None = None
 
     @property
     def started_at(self) -> float:
@@ -122,6 +134,9 @@ class ApiThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        alerts = self.control.alerts
+        if alerts is not None:
+            await alerts.start()  # in the API's loop, as the appliance does
         app = create_app(self.control, token=TOKEN, version="1.2.3", name=f"cli_{next(_names)}")
         server = await start_api(app, "127.0.0.1", 0)
         self.port = server.port
@@ -130,6 +145,8 @@ class ApiThread:
             await self._stop.wait()
         finally:
             await server.close()
+            if alerts is not None:
+                await alerts.stop()
 
 
 @pytest.fixture
@@ -506,9 +523,225 @@ def test_recordings_download_failures(
         ["recordings", "download"],
         ["recordings", "list", "--limit", "many"],
         ["recordings", "list", "--offset", "-1"],
+        ["rules"],
+        ["rules", "validate"],
+        ["alerts"],
+        ["alerts", "test"],
+        ["alerts", "list", "--limit", "x"],
     ],
 )
 def test_recordings_usage_errors_exit_2(
     clean_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     assert run(capsys, *argv)[0] == 2
+
+
+# --- rules ----------------------------------------------------------------------------
+
+VENDORS = Path(__file__).resolve().parent.parent / "data" / "sip" / "vendors"
+VIP_RULES = """\
+lists:
+  vip: ["+31 20 123 4567"]
+rules:
+  - id: vip
+    priority: 10
+    when:
+      caller.e164: {in: {list: vip}}
+    then:
+      - record: {format: flac}
+      - tag: [vip]
+  - id: record-everything
+    priority: 1000
+    when: always
+    then:
+      - record: true
+"""
+
+
+@pytest.fixture
+def rules_api(clean_env: Path) -> Iterator[tuple[ApiThread, Path]]:
+    rules_dir = clean_env / "server-rules"
+    rules_dir.mkdir()
+    (rules_dir / "10-vip.yaml").write_text(VIP_RULES, encoding="utf-8")
+    rules = rules_in(rules_dir)
+    assert rules.reload().ok
+    server = ApiThread(Appliance(rules=rules))
+    server.start()
+    try:
+        yield server, rules_dir
+    finally:
+        server.stop()
+
+
+def test_rules_validate(
+    rules_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, rules_dir = rules_api
+    local = Path("local")
+    local.mkdir()
+    (local / "20-ok.yaml").write_text("rules: []\n", encoding="utf-8")
+    broken = VIP_RULES.replace("caller.e164", "caler.e164").replace("id: vip", "id: vip2")
+    broken = broken.replace("id: record-everything", "id: record-all").replace("vip:", "vip2:")
+    (local / "30-bad.yaml").write_text(broken, encoding="utf-8")
+    (local / "40-dup.yaml").write_text(
+        VIP_RULES.split("  - id: record", maxsplit=1)[0], encoding="utf-8"
+    )
+    base = ("--url", api.url, "--token", TOKEN, "rules", "validate")
+    code, out, err = run(capsys, *base, "local/20-ok.yaml")
+    assert (code, out, err) == (0, "local/20-ok.yaml: ok\n", "")
+    code, out, _ = run(capsys, *base, "local/20-ok.yaml", "local/30-bad.yaml", "local/40-dup.yaml")
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "local/20-ok.yaml: ok"
+    assert lines[1].startswith("local/30-bad.yaml:7:7: rules[0].when.caler.e164: unknown fact")
+    assert any(line.startswith("local/40-dup.yaml:2:3: lists.vip: list 'vip'") for line in lines)
+    assert any("duplicate rule id 'vip'" in line for line in lines)
+    assert sorted(p.name for p in rules_dir.iterdir()) == ["10-vip.yaml"]  # nothing saved
+    code, out, _ = run(capsys, "--json", *base, "local/30-bad.yaml")
+    assert code == 1
+    assert json.loads(out)["files"][0]["valid"] is False
+    code, _, err = run(capsys, *base, "local/missing.yaml")
+    assert code == 2 and err.startswith("siprecctl: cannot read local/missing.yaml")
+    (local / "notes.txt").write_text("x", encoding="utf-8")
+    code, _, err = run(capsys, *base, "local/notes.txt")
+    assert code == 1 and "invalid rule file name" in err and "(HTTP 400)" in err
+
+
+def test_rules_test_with_facts_and_with_an_invite(
+    rules_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _ = rules_api
+    Path("facts.json").write_text(json.dumps({"caller.e164": "+31201234567"}), encoding="utf-8")
+    base = ("--url", api.url, "--token", TOKEN, "rules", "test")
+    code, out, err = run(capsys, *base, "--facts", "facts.json", "--now", "2026-03-04T10:00:00Z")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["record:", "yes", "(rule", "vip)"]
+    assert lines[1].split() == ["format:", "flac"]
+    assert "tags:" in out and "vip" in out
+    assert "matched rules:" in lines
+    assert "  vip (10-vip.yaml, priority 10)" in lines
+    assert "    caller.e164 in list vip (+31201234567)" in lines
+    assert "  record-everything (10-vip.yaml, priority 1000)" in lines
+    code, out, _ = run(capsys, *base, "--invite", str(VENDORS / "oracle_sbc_invite.sip"))
+    assert code == 0
+    assert out.splitlines()[0].split() == ["record:", "yes", "(rule", "vip)"]
+    assert any(line.split() == ["vendor:", "oracle"] for line in out.splitlines())
+    assert any(line.split() == ["caller:", "+31201234567"] for line in out.splitlines())
+    Path("other.json").write_text(json.dumps({"caller.e164": "+1"}), encoding="utf-8")
+    code, out, _ = run(capsys, "--json", *base, "--facts", "other.json")
+    decision = json.loads(out)["decision"]
+    assert code == 0 and decision["record"]["rule"] == "record-everything"
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "expected"),
+    [
+        ({}, [], (2, "needs --facts FILE.json or --invite FILE.sip")),
+        ({"f.json": "{}", "i.sip": "x"}, ["--facts", "f.json", "--invite", "i.sip"], (2, "needs")),
+        ({"f.json": "{nope"}, ["--facts", "f.json"], (2, "f.json is not JSON")),
+        ({}, ["--facts", "absent.json"], (2, "cannot read absent.json")),
+        ({"i.sip": "hello"}, ["--invite", "i.sip"], (1, "invite: ")),
+        ({"f.json": "{}"}, ["--facts", "f.json", "--now", "soon"], (1, "ISO 8601 time")),
+    ],
+)
+def test_rules_test_failures(
+    rules_api: tuple[ApiThread, Path],
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, str],
+    argv: list[str],
+    expected: tuple[int, str],
+) -> None:
+    api, _ = rules_api
+    for name, text in files.items():
+        Path(name).write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "--url", api.url, "--token", TOKEN, "rules", "test", *argv)
+    assert (code, out) == (expected[0], "")
+    assert expected[1] in err
+
+
+def test_rules_reload(
+    rules_api: tuple[ApiThread, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, rules_dir = rules_api
+    base = ("--url", api.url, "--token", TOKEN, "rules", "reload")
+    version = api.control.rules.version
+    code, out, _ = run(capsys, *base)
+    assert (code, out) == (0, f"rules {version} unchanged: 2 rules from 1 files\n")
+    (rules_dir / "10-vip.yaml").write_text(VIP_RULES.replace("caller.e164", "caler.e164"))
+    code, out, _ = run(capsys, *base)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"rules not reloaded; {version} stays active"
+    assert lines[1].startswith("10-vip.yaml:7:7: rules[0].when.caler.e164: unknown fact")
+    (rules_dir / "20-more.yaml").write_text("rules: []\n", encoding="utf-8")
+    (rules_dir / "10-vip.yaml").write_text(VIP_RULES, encoding="utf-8")
+    code, out, _ = run(capsys, *base)
+    new = api.control.rules.version
+    assert (code, out) == (0, f"rules {new} loaded: 2 rules from 2 files\n")
+    assert new != version
+
+
+# --- alerts ---------------------------------------------------------------------------
+
+HOOK_SECRET = "whsec-cli-test-0a1b2c3d"
+
+
+@pytest.fixture
+def alerts_api(clean_env: Path) -> Iterator[tuple[ApiThread, Receiver]]:
+    with webhook_receiver(HOOK_SECRET) as receiver:
+        channel = WebhookChannelConfig(
+            name="hook", url=receiver.url, secret=SecretRef(env="HOOK_SECRET"), timeout=5.0
+        )
+        config = AlertsConfig(channels=(channel,), appliance_name="srs-cli")
+        alerts = AlertService(config, clean_env / "var", env={"HOOK_SECRET": HOOK_SECRET})
+        server = ApiThread(Appliance(alerts=alerts))
+        server.start()
+        try:
+            yield server, receiver
+        finally:
+            server.stop()
+
+
+def test_alerts_list_and_test(
+    alerts_api: tuple[ApiThread, Receiver], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, receiver = alerts_api
+    base = ("--url", api.url, "--token", TOKEN, "alerts")
+    code, out, _ = run(capsys, *base, "list")
+    assert (code, out) == (0, "no alerts\nchannels: hook (webhook)\n")
+    code, out, err = run(capsys, *base, "test", "hook")
+    assert (code, err) == (0, "")
+    assert out.startswith("channel hook (webhook): test alert delivered in ")
+    [request] = receiver.requests
+    assert request.verified and request.headers["X-Siprec-Event"] == "test"
+    code, out, _ = run(capsys, *base, "list", "--limit", "5")
+    assert code == 0
+    header, row, blank, footer = out.splitlines()
+    assert header.split() == ["CREATED", "SEVERITY", "TYPE", "STATE", "SEEN", "TITLE"]
+    assert row.split()[2:6] == ["info", "test", "delivered", "1"]
+    assert (blank, footer) == ("", "channels: hook (webhook)")
+    code, out, _ = run(capsys, "--json", *base, "list")
+    assert json.loads(out)["alerts"][0]["id"] == request.headers["X-Siprec-Alert-Id"]
+
+
+def test_alerts_test_failures(
+    alerts_api: tuple[ApiThread, Receiver], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, receiver = alerts_api
+    base = ("--url", api.url, "--token", TOKEN, "alerts")
+    code, out, err = run(capsys, *base, "test", "pager")
+    assert (code, out) == (1, "")
+    assert err == "siprecctl: no alert channel 'pager' (configured: hook) (HTTP 404)\n"
+    receiver.answers = [(500, {})]
+    code, out, _ = run(capsys, *base, "test", "hook")
+    assert code == 1
+    assert out.startswith("channel hook (webhook): test alert failed: ")
+    assert "500" in out
+    code, _, err = run(capsys, *base, "list", "--limit", "0")
+    assert code == 1 and "limit must be an integer from 1 to 500 (HTTP 400)" in err
+
+
+def test_alerts_without_alerting_exit_1(api: ApiThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--url", api.url, "--token", TOKEN, "alerts", "list")
+    assert (code, err) == (1, "siprecctl: alerting is not running (HTTP 503)\n")

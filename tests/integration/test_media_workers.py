@@ -126,3 +126,36 @@ def test_sigterm_lets_workers_finish_their_files(tmp_path: Path) -> None:
     document = _documents(daemon.data_dir)["wk-term"]
     assert not list(document["directory"].glob("*.recording"))
     assert [s["received"] for s in document["streams"]] == [25, 25]
+
+
+def test_a_dead_worker_is_reported_and_replaced(tmp_path: Path) -> None:
+    """SIGKILL one worker during a call: the loss is logged critical and alerted
+    (recording_failed), a replacement starts, and the next call is recorded."""
+    with running_daemon(tmp_path, extra_env={"SIPREC_MEDIA_WORKERS": "1"}) as daemon:
+        media: Any = daemon.get("/api/health")["media"]
+        first_pid = media["workers"][0]["pid"]
+        client = SipClient(daemon.sip_port)
+        try:
+            call = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="wk-dead")
+            os.kill(first_pid, signal.SIGKILL)
+            wait_for(lambda: "died" in daemon.log())
+
+            def replaced() -> bool:
+                workers: Any = daemon.get("/api/health")["media"]["workers"]
+                return workers[0]["pid"] != first_pid and workers[0]["alive"]
+
+            wait_for(replaced)
+            assert call.bye().status == 200
+            alerts: Any = daemon.get("/api/alerts")["alerts"]
+            failed = [a for a in alerts if a["type"] == "recording_failed"]
+            assert failed and "died" in json.dumps(failed[0])
+            again = establish_call(client, multipart(sdp()), SIPREC_TYPE, call_id="wk-after")
+            ports = answered_ports(again.answer.body)
+            send_paced([g711_stream(("127.0.0.1", p), 440, 0.5, ssrc=p) for p in ports])
+            time.sleep(0.2)
+            assert again.bye().status == 200
+            wait_for(lambda: "wk-after" in _documents(daemon.data_dir))
+        finally:
+            client.close()
+    document = _documents(daemon.data_dir)["wk-after"]
+    assert [s["received"] for s in document["streams"]] == [25, 25]

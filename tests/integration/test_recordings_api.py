@@ -10,12 +10,13 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.api import byte_range, create_app, start_api
 from siprec_appliance.appliance.catalog import (
     AudioFile,
@@ -23,7 +24,9 @@ from siprec_appliance.appliance.catalog import (
     RecordingPage,
     RecordingQuery,
 )
+from siprec_appliance.appliance.rules_service import RulesService
 from siprec_appliance.cli import main
+from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.model import SessionSnapshot
 from support.catalog_data import participant, sha256, write_recording
 from support.daemon import SipClient, establish_call, running_daemon
@@ -72,6 +75,11 @@ def assert_json_error(reply: Reply, status: int) -> str:
     return str(reply.body["error"]["message"])
 
 
+def unused_rules() -> RulesService:
+    schema = share_path("schemas", "rules.schema.json")
+    return RulesService(Path("unused-rules"), schema, channels=None, default_record=True)
+
+
 @dataclass
 class CatalogControl:
     """An ApplianceControl whose recordings come from a real catalog (no SIP)."""
@@ -79,6 +87,8 @@ class CatalogControl:
     catalog: Catalog
     started_at: float = 0.0
     draining: bool = False
+    rules: RulesService = field(default_factory=unused_rules)
+    alerts: AlertService | None = None
 
     def active_session_count(self) -> int:
         return 0

@@ -136,12 +136,20 @@ def impair(
     return out
 
 
-def send_paced(streams: Sequence[Stream], stop: threading.Event | None = None) -> int:
-    """Send tick ``n`` of every stream at start + n * 20 ms, each from its own socket.
+def send_paced(
+    streams: Sequence[Stream],
+    stop: threading.Event | None = None,
+    *,
+    sockets: Sequence[socket.socket] | None = None,
+) -> int:
+    """Send tick ``n`` of every stream at start + n * 20 ms, each from its own socket
+    (``sockets``: the caller's, kept open, so a later part comes from the same port).
 
     Returns the number of ticks sent (fewer when ``stop`` was set).
     """
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in streams]
+    owned = sockets is None
+    if sockets is None:
+        sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in streams]
     try:
         start = time.monotonic()
         ticks = max(len(s.packets) for s in streams)
@@ -156,5 +164,5 @@ def send_paced(streams: Sequence[Stream], stop: threading.Event | None = None) -
                     sock.sendto(stream.packets[n], stream.target)
         return ticks
     finally:
-        for sock in sockets:
+        for sock in sockets if owned else ():
             sock.close()

@@ -15,6 +15,19 @@ Routes (JSON in, JSON out)::
     GET    /api/recordings/<id>     the catalog entry: files, participants, facts, streams
     GET    /api/recordings/<id>/audio[?leg=<label or index>]
                                     the WAV; single byte ranges (RFC 9110 §14) give 206/416
+    GET    /api/rules               directory, files (text, mtime), active rules and lists,
+                                    version, default_record, last load errors
+    POST   /api/rules/validate      {"file", "text"} -> {"file", "valid", "errors"}
+    PUT    /api/rules/<file>        {"text": whole file} or {"rule": one rule (upsert by
+                                    id)} -> {"file", "version", "applied", "reload"};
+                                    422 {"error", "errors"} when invalid (nothing written)
+    DELETE /api/rules/<file>/<rule_id>
+                                    as PUT; 404 for an unknown file or rule
+    POST   /api/rules/test          {"facts": {...}} or {"invite": "INVITE ..."}, "now"
+                                    (ISO 8601, optional) -> {"decision", "facts", "notes"}
+    POST   /api/rules/reload        the reload's result ({"ok", "version", "errors", ...})
+    GET    /api/alerts[?limit=N]    {"alerts", "stats", "channels"}; 503 without alerting
+    POST   /api/alerts/test         {"channel"} -> the test's outcome; 404 unknown channel
 
 Every route needs ``Authorization: Bearer <token>`` (RFC 6750) unless it is added with
 ``ctx_public=True``. Every error, including Sanic's own 404/405/400 and crashes, is
@@ -24,11 +37,13 @@ Every route needs ``Authorization: Bearer <token>`` (RFC 6750) unless it is adde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -42,13 +57,22 @@ from sanic.exceptions import (
     NotFound,
     RangeNotSatisfiable,
     SanicException,
+    ServerError,
     Unauthorized,
 )
 from sanic.handlers import ErrorHandler
 
+from siprec_appliance.alerts import AlertService, UnknownChannelError
 from siprec_appliance.appliance.auth import token_matches
 from siprec_appliance.appliance.catalog import AudioNotFoundError, QueryError, parse_query
 from siprec_appliance.appliance.control import ApplianceControl, PauseOutcome
+from siprec_appliance.appliance.rules_service import (
+    ReloadResult,
+    RuleFileNameError,
+    RuleFileNotFoundError,
+)
+from siprec_appliance.policy import RuleNotFoundError, RuleProblem
+from siprec_appliance.siprec.invite_facts import InviteError
 from siprec_appliance.siprec.model import SessionSnapshot
 
 __all__ = [
@@ -116,6 +140,20 @@ class _Conflict(SanicException):
     """409: the request contradicts the resource's state (RFC 9110 §15.5.10)."""
 
     status_code = 409
+    quiet = True
+
+
+class _Unprocessable(SanicException):
+    """422: well-formed, but the content is refused (RFC 9110 §15.5.21)."""
+
+    status_code = 422
+    quiet = True
+
+
+class _Unavailable(SanicException):
+    """503: the part of the appliance the route needs is not running."""
+
+    status_code = 503
     quiet = True
 
 
@@ -326,6 +364,179 @@ async def recording_audio(request: ApiRequest, recording_id: str) -> None:
         await loop.run_in_executor(None, source.close)
 
 
+# --------------------------------------------------------------------------------------
+# Rules (the policy) and alerts
+# --------------------------------------------------------------------------------------
+
+ALERTS_LIMIT_MAX = 500
+
+
+def _json_object(request: ApiRequest) -> dict[str, Any]:
+    """The request body as a JSON object, or 400."""
+    try:
+        body = request.json
+    except BadRequest:
+        body = None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"{key!r} must be a string")
+    return value
+
+
+def _problems_json(problems: list[RuleProblem]) -> list[dict[str, Any]]:
+    return [problem.to_dict() for problem in problems]
+
+
+@contextlib.contextmanager
+def _rule_file_errors() -> Iterator[None]:
+    """Rule-file errors as HTTP errors: a bad name 400, an unknown file or rule 404, a
+    file that cannot be written 500 (logged)."""
+    try:
+        yield
+    except RuleFileNameError as exc:
+        raise BadRequest(str(exc)) from None
+    except (RuleFileNotFoundError, RuleNotFoundError) as exc:
+        raise NotFound(str(exc)) from None
+    except OSError as exc:  # the rules directory is not writable, the disk is full
+        raise ServerError(f"cannot write the rule file: {exc.strerror or exc}") from exc
+
+
+async def get_rules(request: ApiRequest) -> HTTPResponse:
+    """The rules directory, its files and the active rule set."""
+    return json(request.app.ctx.control.rules.describe())
+
+
+async def validate_rules(request: ApiRequest) -> HTTPResponse:
+    """Check a file's text next to the other files, without saving it (200 either way)."""
+    body = _json_object(request)
+    file_name, text = _string(body, "file"), _string(body, "text")
+    with _rule_file_errors():
+        problems = request.app.ctx.control.rules.validate(file_name, text)
+    return json({"file": file_name, "valid": not problems, "errors": _problems_json(problems)})
+
+
+async def put_rule_file(request: ApiRequest, file_name: str) -> HTTPResponse:
+    """Save a whole file (``text``) or one rule (``rule``, by id) if valid, and apply it."""
+    body = _json_object(request)
+    if ("text" in body) == ("rule" in body):
+        raise BadRequest("give either 'text' (the whole file) or 'rule' (one rule)")
+    rules = request.app.ctx.control.rules
+    with _rule_file_errors():
+        if "text" in body:
+            outcome = rules.write(file_name, _string(body, "text"))
+        elif isinstance(body["rule"], dict):
+            outcome = rules.upsert(file_name, body["rule"])
+        else:
+            raise BadRequest("'rule' must be an object")
+    return _edited(file_name, outcome)
+
+
+async def delete_rule(request: ApiRequest, file_name: str, rule_id: str) -> HTTPResponse:
+    """Remove one rule from a file (its lines only) if the rest stays valid."""
+    with _rule_file_errors():
+        outcome = request.app.ctx.control.rules.remove(file_name, rule_id)
+    return _edited(file_name, outcome)
+
+
+def _edited(file_name: str, outcome: ReloadResult | list[RuleProblem]) -> HTTPResponse:
+    if isinstance(outcome, list):
+        count = len(outcome)
+        message = f"{file_name}: {count} problem{'s' * (count != 1)}; nothing was written"
+        body = {**error_body(422, message), "errors": _problems_json(outcome)}
+        return json(body, status=422)
+    logger.info("API: rule file %s saved, rules %s", file_name, outcome.version)
+    return json(
+        {
+            "file": file_name,
+            "version": outcome.version,
+            "applied": outcome.ok,
+            "reload": outcome.to_dict(),
+        }
+    )
+
+
+async def dry_run_rules(request: ApiRequest) -> HTTPResponse:
+    """Dry run: the decision of the active rules for given facts or an INVITE's facts."""
+    body = _json_object(request)
+    if ("facts" in body) == ("invite" in body):
+        raise BadRequest("give either 'facts' (an object) or 'invite' (a SIP INVITE)")
+    now = _parse_now(body.get("now"))
+    rules = request.app.ctx.control.rules
+    notes: tuple[str, ...] = ()
+    if "invite" in body:
+        try:
+            found = rules.invite_facts(_string(body, "invite"))
+        except InviteError as exc:
+            raise BadRequest(f"invite: {exc.reason}") from None
+        facts, notes = found.facts, found.notes
+    elif isinstance(body["facts"], dict):
+        facts = body["facts"]
+    else:
+        raise BadRequest("'facts' must be an object")
+    decision = rules.test(facts, now)
+    return json({"decision": decision.to_dict(), "facts": facts, "notes": list(notes)})
+
+
+def _parse_now(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise BadRequest("'now' must be an ISO 8601 time, e.g. 2026-03-04T10:15:00+01:00")
+    if moment.utcoffset() is None:
+        raise BadRequest("'now' needs a time zone (an offset or Z)")
+    return moment
+
+
+async def reload_rules(request: ApiRequest) -> HTTPResponse:
+    """Read the rule files again now (as on a file change or SIGHUP)."""
+    result = request.app.ctx.control.rules.reload()
+    logger.info("API: rules reload requested: %s", "ok" if result.ok else "failed")
+    return json(result.to_dict())
+
+
+def _alerts(request: ApiRequest) -> AlertService:
+    alerts = request.app.ctx.control.alerts
+    if alerts is None or not alerts.stats().get("running", False):
+        raise _Unavailable("alerting is not running")
+    return alerts
+
+
+async def list_alerts(request: ApiRequest) -> HTTPResponse:
+    """The newest alerts with their deliveries, the counters and the channels."""
+    raw = request.args.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= ALERTS_LIMIT_MAX:
+        raise BadRequest(f"limit must be an integer from 1 to {ALERTS_LIMIT_MAX}")
+    alerts = _alerts(request)
+    return json(
+        {
+            "alerts": await alerts.recent(int(raw)),
+            "stats": alerts.stats(),
+            "channels": alerts.channels(),
+        }
+    )
+
+
+async def send_test_alert(request: ApiRequest) -> HTTPResponse:
+    """Send a test alert to one channel now and say how it went."""
+    channel = _string(_json_object(request), "channel")
+    alerts = _alerts(request)
+    try:
+        result = await alerts.send_test(channel, requested_by="api")
+    except UnknownChannelError as exc:
+        raise NotFound(str(exc)) from None
+    return json(result)
+
+
 def create_app(
     control: ApplianceControl, *, token: str, version: str, name: str = "siprec_api"
 ) -> ApiApp:
@@ -359,7 +570,20 @@ def create_app(
     recording_uri = "/api/recordings/<recording_id:str>"
     app.add_route(get_recording, recording_uri, methods=["GET"], unquote=True)
     app.add_route(recording_audio, recording_uri + "/audio", methods=["GET"], unquote=True)
+    _add_policy_routes(app)
     return app
+
+
+def _add_policy_routes(app: ApiApp) -> None:
+    app.add_route(get_rules, "/api/rules", methods=["GET"])
+    app.add_route(validate_rules, "/api/rules/validate", methods=["POST"])
+    app.add_route(dry_run_rules, "/api/rules/test", methods=["POST"])
+    app.add_route(reload_rules, "/api/rules/reload", methods=["POST"])
+    file_uri = "/api/rules/<file_name:str>"
+    app.add_route(put_rule_file, file_uri, methods=["PUT"], unquote=True)
+    app.add_route(delete_rule, file_uri + "/<rule_id:str>", methods=["DELETE"], unquote=True)
+    app.add_route(list_alerts, "/api/alerts", methods=["GET"])
+    app.add_route(send_test_alert, "/api/alerts/test", methods=["POST"])
 
 
 # --------------------------------------------------------------------------------------

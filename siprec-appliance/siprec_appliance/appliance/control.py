@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Protocol
 
+from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.catalog import AudioFile, RecordingPage, RecordingQuery
+from siprec_appliance.appliance.rules_service import RulesService
 from siprec_appliance.siprec.model import SessionSnapshot
 
 
@@ -27,6 +29,14 @@ class ApplianceControl(Protocol):
     @property
     def draining(self) -> bool:
         """True while the appliance refuses new sessions for shutdown."""
+
+    @property
+    def rules(self) -> RulesService:
+        """The recording rules: the active set, reload, validation, editing, dry runs."""
+
+    @property
+    def alerts(self) -> AlertService | None:
+        """The alerting service; None when alerting is not running."""
 
     def active_session_count(self) -> int:
         """Number of sessions not yet terminated."""

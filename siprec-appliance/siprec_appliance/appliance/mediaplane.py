@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,9 +37,10 @@ DECODE_LANES = 2
 WORKER_DECODE_LANES = 0
 
 Snapshot = dict[str, Any] | None
-# Called with a recording's directory once its session.json is on disk
-# (started: state "recording"; finished: final) so the catalog can index it.
-OnWritten = Callable[[Path], None]
+# Called with a recording's directory once its session.json is on disk (started:
+# state "recording"; finished: final) so the catalog can index it, and a summary
+# for alerting: {"session_id", "final", "errors": [...], "srtp_auth_failures": {...}}.
+OnWritten = Callable[[Path, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,18 +147,20 @@ class LocalMedia:
     ) -> None:
         if session_id in self.recordings:
             return
+        settings = recording_settings(self.settings, decision)
         recording = SessionRecording(
-            session_id, directory, self.settings, lane=self.lanes.lane(session_id)
+            session_id, directory, settings, lane=self.lanes.lane(session_id)
         )
-        recording.decision = decision
         self.recordings[session_id] = recording
         try:
             recording.update(streams, self.sockets.receivers)
+            recording.set_policy(decision, time.time())
             recording.write_document(recording.document(snapshot, "recording"))
         except OSError as exc:
             log.error("session %s: cannot create recording files: %s", session_id, exc)
+            self._on_written(directory, _summary(session_id, False, [str(exc)]))
         else:
-            self._on_written(directory)
+            self._on_written(directory, _summary(session_id, False))
 
     def update(
         self,
@@ -173,6 +176,7 @@ class LocalMedia:
             recording.update(streams, self.sockets.receivers, renegotiated=True)
         except OSError as exc:
             log.error("session %s: cannot create recording files: %s", session_id, exc)
+            self._on_written(recording.directory, _summary(session_id, False, [str(exc)]))
         if pauses is not None:
             recording.note_pauses(pauses[0], pauses[1], at)
 
@@ -202,8 +206,9 @@ class LocalMedia:
 
     def set_decision(self, session_id: str, decision: dict[str, Any]) -> None:
         recording = self.recordings.get(session_id)
-        if recording is not None:
-            recording.decision = decision
+        if recording is not None and recording.set_policy(decision, time.time()):
+            on = recording.policy_on
+            log.info("session %s: recording %s by the policy", session_id, "on" if on else "off")
 
     def finish(self, session_id: str, snapshot: Snapshot, reason: str) -> None:
         """Drain sockets and jitter buffers now (on the loop); the rest in a task."""
@@ -223,11 +228,22 @@ class LocalMedia:
         await self.lanes.drain(recording.session_id)
         document = recording.document(snapshot, "completed")
         document["end_reason"] = reason
+        errors = []
         try:
             await self._loop.run_in_executor(None, recording.close, document)
         except Exception as exc:
             log.error("session %s: cannot finish the recording: %s", recording.session_id, exc)
-        self._on_written(recording.directory)
+            errors.append(f"cannot finish the recording: {exc}")
+        combined = document.get("combined")
+        if isinstance(combined, dict) and combined.get("error"):
+            errors.append(f"no combined file: {combined['error']}")
+        summary = _summary(recording.session_id, True, errors)
+        summary["srtp_auth_failures"] = {
+            str(stream.get("label") or stream.get("index")): stream["srtp_auth_failures"]
+            for stream in document.get("streams", [])
+            if stream.get("srtp_auth_failures")
+        }
+        self._on_written(recording.directory, summary)
 
     async def finish_all(self, snapshots: Callable[[str], Snapshot], reason: str) -> None:
         for session_id in list(self.recordings):
@@ -278,6 +294,29 @@ class LocalMedia:
             "tick_lag_ms": round(self.tick_lag * 1000, 1),
             "decode_backlog": self.lanes.backlog,
         }
+
+
+def _summary(session_id: str, final: bool, errors: Sequence[str] = ()) -> dict[str, Any]:
+    return {"session_id": session_id, "final": final, "errors": list(errors)}
+
+
+LAYOUTS = {  # record.layout -> (combined, per_stream)
+    "combined": (True, False),
+    "per-leg": (False, True),
+    "both": (True, True),
+}
+
+
+def recording_settings(base: RecordingConfig, decision: dict[str, Any] | None) -> RecordingConfig:
+    """The configuration's recording settings with the policy's ``record`` format and
+    layout applied (None in the decision: the configuration decides)."""
+    record = (decision or {}).get("record") or {}
+    changes: dict[str, Any] = {}
+    if record.get("format"):
+        changes["format"] = record["format"]
+    if record.get("layout") in LAYOUTS:
+        changes["combined"], changes["per_stream"] = LAYOUTS[record["layout"]]
+    return replace(base, **changes) if changes else base
 
 
 def _fsync_all(recordings: list[SessionRecording]) -> None:

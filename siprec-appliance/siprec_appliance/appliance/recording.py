@@ -216,6 +216,11 @@ class SessionRecording:
         self.writers: dict[int, WavWriter] = {}
         self.receivers: list[StreamReceiver] = []
         self.muted = False  # paused by the operator (API): see StreamRecorder.set_muted
+        # The policy's record on/off (rules, re-evaluated on metadata updates): while
+        # off, audio is written as silence; a session never on keeps no audio files.
+        self.policy_on = True
+        self.ever_recorded = True
+        self._policy_set = False  # set_policy has not been called yet
         self.rtp_timeouts: list[dict[str, Any]] = []  # streams that went quiet
         self.decision: dict[str, Any] | None = None  # the policy decision, as JSON
         self._ports: dict[int, int] = {}
@@ -258,7 +263,7 @@ class SessionRecording:
                 "/".join(plan.codecs) or "none",
             )
         recorder = StreamRecorder(plan, writer, session_id=self.session_id, lane=self.lane)
-        recorder.set_muted(self.muted, time.time())
+        recorder.set_muted(self.muted or not self.policy_on, time.time())
         return recorder
 
     def note_pauses(
@@ -274,8 +279,37 @@ class SessionRecording:
     def set_muted(self, muted: bool, at: float) -> None:
         """Write silence for whatever arrives while ``muted`` (an operator's pause)."""
         self.muted = muted
+        self._apply_mute(at)
+
+    def set_policy(self, decision: dict[str, Any] | None, at: float) -> bool:
+        """Store the policy decision; start or stop writing audio when its ``record``
+        changes (the span off is a pause ``by: policy`` in the combined file).
+        Returns whether recording was switched."""
+        self.decision = decision
+        record = (decision or {}).get("record") or {}
+        on = bool(record.get("on", True))
+        if not self._policy_set:  # the first decision, before any audio
+            self._policy_set = True
+            self.policy_on = self.ever_recorded = on
+            if not on:
+                self.note_pauses(list(self.recorders), (), at, by="policy")
+                self._apply_mute(at)
+            return False
+        if on == self.policy_on:
+            return False
+        self.policy_on = on
+        self.ever_recorded = self.ever_recorded or on
+        indexes = list(self.recorders)
+        if on:
+            self.note_pauses((), indexes, at, by="policy")
+        else:
+            self.note_pauses(indexes, (), at, by="policy")
+        self._apply_mute(at)
+        return True
+
+    def _apply_mute(self, at: float) -> None:
         for recorder in self.recorders.values():
-            recorder.set_muted(muted, at)
+            recorder.set_muted(self.muted or not self.policy_on, at)
 
     def process(self, now: float) -> None:
         for receiver in self.receivers:
@@ -344,6 +378,11 @@ class SessionRecording:
                 writer.close()
             except OSError as exc:
                 log.error("session %s: cannot finish %s: %s", self.session_id, writer.path, exc)
+        document["recorded"] = self.ever_recorded
+        if not self.ever_recorded:  # the policy said no for the whole call
+            self._remove_stream_files(document, "not recorded: the recording policy said no")
+            self.write_document(document)
+            return
         if self.settings.combined and self.writers:
             try:
                 self.combine(document)
@@ -383,9 +422,11 @@ class SessionRecording:
         sources, clock = self.mix_sources()
         combine_sources(self.directory, document, sources, clock, self.settings)
         if not self.settings.per_stream:
-            self._remove_stream_files(document)
+            self._remove_stream_files(
+                document, "per_stream is off: the audio is in the combined file"
+            )
 
-    def _remove_stream_files(self, document: dict[str, Any]) -> None:
+    def _remove_stream_files(self, document: dict[str, Any], why: str) -> None:
         removed = set()
         for index, writer in self.writers.items():
             try:
@@ -396,7 +437,7 @@ class SessionRecording:
         for entry in document.get("streams") or []:
             if isinstance(entry, dict) and entry.get("index") in removed:
                 entry["file"] = None
-                entry["file_removed"] = "per_stream is off: the audio is in the combined file"
+                entry["file_removed"] = why
 
 
 def _participants(document: dict[str, Any]) -> list[dict[str, Any]]:

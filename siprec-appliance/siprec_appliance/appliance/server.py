@@ -11,9 +11,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
+from siprec_appliance import alerts as alert_events
+from siprec_appliance.alerts import AlertService, DiskGuard
 from siprec_appliance.appliance.api import ApiServer, create_app, start_api
 from siprec_appliance.appliance.auth import resolve_api_token
 from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
@@ -21,6 +26,7 @@ from siprec_appliance.appliance.control import PauseOutcome
 from siprec_appliance.appliance.media import BoundPortAllocator
 from siprec_appliance.appliance.mediaplane import LocalMedia, MediaPlane
 from siprec_appliance.appliance.recording import recover_unfinished, session_directory
+from siprec_appliance.appliance.rules_service import ReloadResult, RulesService
 from siprec_appliance.appliance.transport import (
     SourceFilter,
     Transports,
@@ -35,12 +41,15 @@ from siprec_appliance.appliance.workers import (
 )
 from siprec_appliance.config import Config
 from siprec_appliance.errors import SipProtocolError
+from siprec_appliance.policy import Decision
+from siprec_appliance.resources import share_path
 from siprec_appliance.sip.dialog import build_response, response_target
 from siprec_appliance.sip.message import Request, can_answer, parse_message
 from siprec_appliance.sip.transaction import TimerValues
 from siprec_appliance.sip.transport import Outgoing, Peer
 from siprec_appliance.siprec.events import (
     Event,
+    MetadataReceived,
     SessionAnswered,
     SessionEnded,
     SessionOffered,
@@ -56,6 +65,12 @@ from siprec_appliance.version import __version__
 log = logging.getLogger("siprec.appliance")
 
 MEDIA_SWEEP_SECONDS = 1.0
+SRTP_FAILURE_ALERT = 50  # SRTP authentication failures in a stream worth an alert
+CAPACITY_ALERT = 0.9  # share of max_sessions or of the RTP socket budget
+OVERLOAD_LAG_MS = 500  # media tick this late on every worker: refuse new sessions
+TLS_CHECK_SECONDS = 86400.0
+TLS_WARNING_DAYS = 30.0
+RETENTION_SWEEP_SECONDS = 3600.0  # how often expired recordings (rules' retain) go
 
 
 def srs_settings(config: Config) -> SrsSettings:
@@ -103,6 +118,11 @@ class Appliance:
         self.allocator: BoundPortAllocator
         self.media: MediaPlane
         self.workers: WorkerPool | None = None
+        self.rules: RulesService
+        self.alerts: AlertService
+        self.disk: DiskGuard
+        self._decisions: dict[str, Decision] = {}  # policy decision per live session
+        self._late_sweeps = 0  # sweeps in a row with every media loop late
         self.transports: Transports
         self.api: ApiServer | None = None
         self.token_file: Path | None = None
@@ -118,6 +138,7 @@ class Appliance:
         if recovered:
             log.warning("recovered %d unfinished recordings after a crash", len(recovered))
         self.catalog = await Catalog.open(data_dir)
+        await self._start_policy(loop)
         # Index in the background what the catalog lacks or has as still "recording",
         # recordings just marked interrupted by the recovery first. The plan is made
         # now, before any new call can start (its "recording" is not stale).
@@ -147,6 +168,39 @@ class Appliance:
         app = create_app(self, token=token, version=__version__, name=f"siprec_api_{id(self)}")
         self.api = await start_api(app, config.http.host, config.http.port)
         self._tasks.append(loop.create_task(self._media_sweep()))
+        self._tasks.append(loop.create_task(self._retention()))
+        if config.sip.tls_enabled:
+            self._tasks.append(loop.create_task(self._watch_certificate()))
+
+    async def _start_policy(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Alerts (outbox), the disk guard, and the rules with their file watcher."""
+        config = self.config
+        data_dir = config.storage.data_dir
+        self.alerts = AlertService(config.alerts, data_dir)
+        await self.alerts.start()
+        self.disk = DiskGuard(config.disk, data_dir, emit=self.alerts.emit)
+        self._tasks.append(loop.create_task(self.disk.run()))
+        self.rules = RulesService(
+            config.rules.dir,
+            share_path("schemas", "rules.schema.json"),
+            channels=frozenset(channel.name for channel in config.alerts.channels),
+            default_record=config.rules.default_record,
+            on_reload=self._rules_reloaded,
+        )
+        await self.rules.start()
+
+    def _rules_reloaded(self, result: ReloadResult) -> None:
+        """Every reload (file change, API, SIGHUP) is logged and raised as an event."""
+        source = str(self.config.rules.dir)
+        if result.ok:
+            log.info("rules %s loaded (%d rules)", result.version, len(self.rules.current.rules))
+            self.alerts.emit(
+                alert_events.RulesReloaded(source=source, rules=len(self.rules.current.rules))
+            )
+            return
+        errors = "; ".join(str(problem) for problem in result.errors[:5])
+        log.error("rules not reloaded, the last good set stays: %s", errors)
+        self.alerts.emit(alert_events.RulesReloadFailed(source=source, error=errors))
 
     async def _start_media(self, loop: asyncio.AbstractEventLoop, pool: PortPool) -> None:
         """Media workers (``media.workers``), or the media plane in this process."""
@@ -154,14 +208,19 @@ class Appliance:
         count = worker_count(config.media.workers)
         if count:
             self.workers = WorkerPool(
-                loop, count, config.recording, self._index, log_level=config.logging.level
+                loop,
+                count,
+                config.recording,
+                self._written,
+                log_level=config.logging.level,
+                on_died=self._worker_died,
             )
             self.allocator = WorkerPortAllocator(loop, config.sip.host, pool, self.workers)
             self.media = WorkerMedia(self.workers)
             await self.workers.wait_ready()
             return
         self.allocator = BoundPortAllocator(loop, config.sip.host, pool)
-        local = LocalMedia(loop, self.allocator.local, config.recording, self._index)
+        local = LocalMedia(loop, self.allocator.local, config.recording, self._written)
         local.start_tick()
         self.media = local
 
@@ -210,6 +269,8 @@ class Appliance:
         await self.media.close()
         if self._closing:
             await asyncio.wait(self._closing)
+        await self.rules.stop()
+        await self.alerts.stop()
         for task in self._tasks:
             task.cancel()
         if self._timer is not None:
@@ -244,18 +305,67 @@ class Appliance:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, SessionOffered):
-            # Issue 2 records every acceptable session; the policy engine decides later.
+            # Decided before the 200 OK; every session is answered (a "no" from the
+            # policy records no audio, so the SRC does not fail over to another SRS).
+            self._decide(event.session_id)
             self.core.accept(event.session_id, self._now())
         elif isinstance(event, SessionAnswered):
             self._start_recording(event.session_id)
         elif isinstance(event, StreamsChanged):
             self._streams_changed(event)
+        elif isinstance(event, MetadataReceived):
+            if event.session_id in self._decisions:  # a mid-call update: decide again
+                self._decide(event.session_id)
         elif isinstance(event, SessionEnded):
             self._activity.pop(event.session_id, None)
             self._paused.discard(event.session_id)
             for key in [k for k in self._rtp_watch if k[0] == event.session_id]:
                 del self._rtp_watch[key]
             self._finish_recording(event.session_id, event.reason)
+            self._decisions.pop(event.session_id, None)
+
+    # ---------------------------------------------------------------- policy
+    def _decide(self, session_id: str) -> None:
+        """Evaluate the rules on the session's call facts (RFC 7865 metadata, SIP,
+        SDP); a changed decision goes to the recording, new rule alerts are sent."""
+        session = self.core.sessions.get(session_id)
+        if session is None:
+            return
+        try:
+            decision = self.rules.current.evaluate(session.facts, datetime.now(UTC))
+        except Exception as exc:  # never lose a call over the policy: record it
+            log.exception("session %s: the rules failed; recording it", session_id)
+            self.alerts.emit(
+                alert_events.ActionFailed(action="evaluate", error=str(exc), session_id=session_id)
+            )
+            return
+        previous = self._decisions.get(session_id)
+        self._decisions[session_id] = decision
+        if previous is not None and _same_decision(previous, decision):
+            return
+        record = decision.record
+        log.info(
+            "session %s: %s by %s (rules %s)",
+            session_id,
+            "recorded" if record.on else "not recorded",
+            "the default" if record.default else f"rule {record.rule}",
+            ", ".join(decision.matched_rule_ids) or "none matched",
+        )
+        if previous is not None:
+            self.media.set_decision(session_id, decision.to_dict())
+        fired = {(a.rule, a.channel) for a in previous.alerts} if previous else set()
+        for alert in decision.alerts:
+            if (alert.rule, alert.channel) not in fired:
+                self.alerts.emit(
+                    alert_events.RuleAlert(
+                        rule_id=alert.rule,
+                        channel=alert.channel,
+                        session_id=session_id,
+                        call_facts=dict(session.facts),
+                        template=alert.message,
+                        severity=alert_events.Severity(alert.severity),
+                    )
+                )
 
     def _rearm(self) -> None:
         deadline = self.core.get_timer()
@@ -278,6 +388,8 @@ class Appliance:
         """Tell the core which sessions received RTP, once a second, in one batch."""
         while True:
             await asyncio.sleep(MEDIA_SWEEP_SECONDS)
+            self._set_refusal()
+            self._watch_capacity()
             now = self._now()
             for session in list(self.core.sessions.values()):
                 counts = {port: self.media.packets(port) for port in session.ports()}
@@ -315,6 +427,14 @@ class Appliance:
                 log.warning("session %s stream %d: no RTP for %g s", session.id, index, timeout)
                 watch.timed_out = True
                 self.media.rtp_timeout(session.id, index, time.time())
+                self.alerts.emit(
+                    alert_events.RtpTimeout(
+                        session_id=session.id,
+                        stream=str(index),
+                        seconds=timeout,
+                        call_id=session.dialog.call_id,
+                    )
+                )
 
     # ------------------------------------------------------------ recording
     def _start_recording(self, session_id: str) -> None:
@@ -324,7 +444,24 @@ class Appliance:
         directory = session_directory(
             self.config.storage.data_dir, session_id, session.created_at + self._offset()
         )
-        self.media.start(session_id, directory, session.streams, self._snapshot(session_id))
+        facts = session.facts
+        self.alerts.emit(
+            alert_events.SessionStarted(
+                session_id=session_id,
+                call_id=session.dialog.call_id,
+                participants=_participant_names(facts),
+                vendor=str(facts.get("vendor") or "") or None,
+                source=str(facts.get("source.address") or "") or None,
+            )
+        )
+        decision = self._decisions.get(session_id)
+        self.media.start(
+            session_id,
+            directory,
+            session.streams,
+            self._snapshot(session_id),
+            decision.to_dict() if decision is not None else None,
+        )
 
     def _streams_changed(self, event: StreamsChanged) -> None:
         session = self.core.sessions.get(event.session_id)
@@ -336,12 +473,128 @@ class Appliance:
 
     def _finish_recording(self, session_id: str, reason: str) -> None:
         """The media plane drains, finalises the files, then the catalog indexes them."""
-        snapshot = self._snapshot(session_id) if self.media.has(session_id) else None
+        recorded = self.media.has(session_id)
+        snapshot = self._snapshot(session_id) if recorded else None
         self.media.finish(session_id, snapshot, reason)
+        if snapshot is not None:
+            ended = snapshot.get("ended_at") or time.time()
+            self.alerts.emit(
+                alert_events.SessionEnded(
+                    session_id=session_id,
+                    call_id=str(snapshot.get("call_id") or ""),
+                    reason=reason,
+                    duration=round(float(ended) - float(snapshot.get("started_at") or ended), 3),
+                    participants=_participant_names(snapshot.get("facts") or {}),
+                )
+            )
 
     def _snapshot(self, session_id: str) -> dict[str, Any] | None:
         snapshot = self._with_pause(self.core.snapshot(session_id, self._offset()))
         return snapshot.to_dict() if snapshot is not None else None
+
+    async def _retention(self) -> None:
+        """Delete recordings whose ``retain`` days (a rule's action) have passed."""
+        while True:
+            await asyncio.sleep(min(60.0, RETENTION_SWEEP_SECONDS))
+            await self.sweep_retention(time.time())
+            await asyncio.sleep(RETENTION_SWEEP_SECONDS)
+
+    async def sweep_retention(self, now: float) -> int:
+        catalog = self._open_catalog()
+        expired = await catalog.expired(now)
+        for recording_id, directory, days in expired:
+            try:
+                await catalog.delete(recording_id, directory)
+            except Exception as exc:
+                log.error("retention: cannot delete recording %s: %s", recording_id, exc)
+                continue
+            log.info("retention: deleted recording %s (kept %g days)", recording_id, days)
+        return len(expired)
+
+    def _watch_capacity(self) -> None:
+        """An event when sessions or RTP sockets reach 90 % of their limit (the
+        alerting de-duplicates repeats)."""
+        limits = [
+            ("sessions", self.core.active_count(), self.config.sip.max_sessions),
+            ("rtp_sockets", self.allocator.sockets, self.allocator.max_sockets),
+        ]
+        for resource, used, limit in limits:
+            if limit > 0 and used >= CAPACITY_ALERT * limit:
+                self.alerts.emit(
+                    alert_events.CapacityNearLimit(resource=resource, used=used, limit=limit)
+                )
+
+    async def _watch_certificate(self) -> None:
+        """Warn 30 days before the SIP TLS certificate expires, then daily."""
+        path = self.config.sip.tls.certificate
+        while path is not None:
+            try:
+                subject, not_after = await asyncio.to_thread(certificate_expiry, path)
+            except (OSError, ValueError) as exc:
+                log.error("cannot read the TLS certificate %s: %s", path, exc)
+                return
+            now = time.time()
+            if not_after - now <= TLS_WARNING_DAYS * 86400:
+                self.alerts.emit(
+                    alert_events.TlsCertificateExpiring.for_certificate(
+                        path=str(path), subject=subject, not_after=not_after, now=now
+                    )
+                )
+            await asyncio.sleep(TLS_CHECK_SECONDS)
+
+    def _set_refusal(self) -> None:
+        """503 with Retry-After to new sessions while the disk is critical or the
+        media plane cannot keep up (calls in progress come first: RFC 3261 §21.5.4)."""
+        refusal = None
+        if self.disk.refusing:
+            refusal = ("Disk space critical", self.disk.retry_after)
+        elif self._media_overloaded():
+            refusal = ("Media capacity reached", self.config.sip.retry_after)
+        if refusal is not None and self.core.refusal != refusal:
+            log.error("%s: new sessions get 503", refusal[0].lower())
+        elif refusal is None and self.core.refusal is not None:
+            log.warning("taking new sessions again")
+        self.core.refusal = refusal
+
+    def _media_overloaded(self) -> bool:
+        """Every media loop has run late for two reports in a row (the tick lag is
+        where an overloaded recorder shows first: packets wait in the kernel)."""
+        loads = self.media_load()
+        lags = [float(w.get("tick_lag_ms", 0.0)) for w in loads.get("workers") or [loads]]
+        late = bool(lags) and min(lags) >= OVERLOAD_LAG_MS
+        self._late_sweeps = self._late_sweeps + 1 if late else 0
+        if self._late_sweeps == 2:
+            self.alerts.emit(
+                alert_events.CapacityNearLimit(
+                    resource="media_tick_lag_ms", used=int(min(lags)), limit=OVERLOAD_LAG_MS
+                )
+            )
+        return self._late_sweeps >= 2
+
+    def _written(self, directory: Path, summary: dict[str, Any]) -> None:
+        """A session.json is on disk: index it; alert on what went wrong."""
+        self._index(directory)
+        session_id = str(summary.get("session_id") or directory.name)
+        for error in summary.get("errors") or []:
+            self.alerts.emit(alert_events.RecordingFailed(session_id=session_id, reason=str(error)))
+        for stream, failures in (summary.get("srtp_auth_failures") or {}).items():
+            if int(failures) >= SRTP_FAILURE_ALERT:
+                self.alerts.emit(
+                    alert_events.SrtpAuthFailures(
+                        session_id=session_id,
+                        stream=str(stream),
+                        failures=int(failures),
+                        threshold=SRTP_FAILURE_ALERT,
+                    )
+                )
+
+    def _worker_died(self, index: int, sessions: list[str]) -> None:
+        for session_id in sessions:
+            self.alerts.emit(
+                alert_events.RecordingFailed(
+                    session_id=session_id, reason=f"media worker {index} died mid-call"
+                )
+            )
 
     def _index(self, directory: Path) -> None:
         """Index a recording directory in the catalog's thread (fire and forget)."""
@@ -391,17 +644,26 @@ class Appliance:
     def list_sessions(self) -> list[SessionSnapshot]:
         offset = self._offset()
         return [
-            replace(s.snapshot(offset), recording_paused=s.id in self._paused)
+            snapshot
             for s in self.core.sessions.values()
+            if (snapshot := self._with_pause(s.snapshot(offset))) is not None
         ]
 
     def get_session(self, session_id: str) -> SessionSnapshot | None:
         return self._with_pause(self.core.snapshot(session_id, self._offset()))
 
     def _with_pause(self, snapshot: SessionSnapshot | None) -> SessionSnapshot | None:
-        if snapshot is None or snapshot.id not in self._paused:
+        """The core's snapshot plus what the appliance knows: pause, policy decision."""
+        if snapshot is None:
+            return None
+        decision = self._decisions.get(snapshot.id)
+        if snapshot.id not in self._paused and decision is None:
             return snapshot
-        return replace(snapshot, recording_paused=True)
+        return replace(
+            snapshot,
+            recording_paused=snapshot.id in self._paused,
+            decision=decision.to_dict() if decision is not None else None,
+        )
 
     def pause_session(self, session_id: str) -> PauseOutcome:
         return self._set_paused(session_id, True)
@@ -452,3 +714,29 @@ class Appliance:
 
     async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
         return await self._open_catalog().audio(recording_id, leg)
+
+
+def _same_decision(old: Decision, new: Decision) -> bool:
+    """Whether a re-evaluation changed anything but the time it was made."""
+    first, second = old.to_dict(), new.to_dict()
+    first.pop("evaluated_at", None)
+    second.pop("evaluated_at", None)
+    return first == second
+
+
+def _participant_names(facts: dict[str, Any]) -> tuple[str, ...]:
+    """Participants as people read them: name, else E.164, else AOR."""
+    rows = facts.get("participants")
+    names = []
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict):
+            name = row.get("name") or row.get("e164") or row.get("aor")
+            if name:
+                names.append(str(name))
+    return tuple(names)
+
+
+def certificate_expiry(path: Path) -> tuple[str, float]:
+    """The subject and notAfter (Unix seconds) of the first certificate in a PEM file."""
+    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    return certificate.subject.rfc4514_string(), certificate.not_valid_after_utc.timestamp()

@@ -49,9 +49,9 @@ class Worker:
         self.channel = Channel(loop, sock, self._on_message, self._on_close)
         self.done = loop.create_future()
 
-    def _written(self, directory: Path) -> None:
+    def _written(self, directory: Path, summary: dict[str, Any]) -> None:
         if not self.channel.closed:
-            self.channel.send(("written", str(directory)))
+            self.channel.send(("written", str(directory), summary))
 
     def _on_message(self, message: Message, fds: list[int]) -> None:
         command, *args = message

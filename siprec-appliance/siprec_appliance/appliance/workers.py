@@ -9,8 +9,9 @@ same ordered channel; the worker reports packet counts and its load twice a
 second, which the SIP process uses for the session-timer keepalive and the RTP
 timeout watch (:meth:`WorkerMedia.packets`).
 
-A worker that dies takes its sessions' recordings with it until the next
-start-up recovers their files; the pool logs it and gives it no new sessions.
+A worker that dies takes its sessions' recordings with it (their files are
+repaired by the next start-up's recovery); the pool reports it (``on_died``, an
+alert) and starts a replacement, so the node keeps its capacity.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +76,20 @@ class WorkerPool:
         *,
         log_level: str = "INFO",
         lanes: int = WORKER_DECODE_LANES,
+        on_died: Callable[[int, list[str]], None] = lambda index, sessions: None,
     ) -> None:
         self._loop = loop
         self._on_written = on_written
+        self._on_died = on_died
+        self._init = WorkerInit(0, recording, lanes, log_level)
+        self._stopping = False
         self.workers: list[WorkerHandle] = []
         self._owner: dict[str, WorkerHandle] = {}  # session id -> its worker
         for index in range(count):
-            self.workers.append(self._spawn(index, WorkerInit(index, recording, lanes, log_level)))
+            self.workers.append(self._spawn(index))
 
-    def _spawn(self, index: int, init: WorkerInit) -> WorkerHandle:
+    def _spawn(self, index: int) -> WorkerHandle:
+        init = replace(self._init, index=index)
         ours, theirs = channel_pair()
         command = [
             sys.executable,
@@ -147,7 +154,7 @@ class WorkerPool:
         elif command == "ready" and not worker.ready.done():
             worker.ready.set_result(None)
         elif command == "written":
-            self._on_written(Path(message[1]))
+            self._on_written(Path(message[1]), message[2])
         elif command == "closed" and worker.stopped is not None and not worker.stopped.done():
             worker.stopped.set_result(None)
 
@@ -161,21 +168,34 @@ class WorkerPool:
     def _on_exit(self, worker: WorkerHandle) -> None:
         if not worker.ready.done():
             worker.ready.set_exception(OSError(f"media worker {worker.index} exited at start"))
+            worker.ready.exception()  # retrieved: a replacement's failure is only logged
         if worker.alive:
             worker.alive = False
-            if worker.stopped is None:  # not asked to stop: it died
-                log.critical(
-                    "media worker %d (pid %d) died; its %d sessions are not recorded "
-                    "further (their files are recovered at the next start)",
-                    worker.index,
-                    worker.process.pid,
-                    len(worker.sessions),
-                )
+            if worker.stopped is None and not self._stopping:  # not asked to stop: it died
+                self._died(worker)
         if worker.stopped is not None and not worker.stopped.done():
             worker.stopped.set_result(None)
 
+    def _died(self, worker: WorkerHandle) -> None:
+        sessions = sorted(worker.sessions)
+        log.critical(
+            "media worker %d (pid %d) died; its %d sessions are not recorded further "
+            "(their files are repaired at the next start); starting a replacement",
+            worker.index,
+            worker.process.pid,
+            len(sessions),
+        )
+        for session_id in sessions:
+            self._owner.pop(session_id, None)
+        worker.sessions.clear()
+        self._loop.run_in_executor(None, worker.process.wait)  # reap it
+        self._on_died(worker.index, sessions)
+        replacement = self._spawn(worker.index)
+        self.workers[self.workers.index(worker)] = replacement
+
     async def stop(self) -> None:
         """Ask every worker to finish its recordings and exit; kill the stragglers."""
+        self._stopping = True
         for worker in self.workers:
             worker.stopped = self._loop.create_future()
             if worker.alive:
