@@ -16,18 +16,9 @@ from typing import Any, TypeVar
 import pytest
 
 from siprec_appliance.alerts import AlertService, RecordingFailed
-from siprec_appliance.alerts.settings import (
-    AlertsConfig,
-    RouteConfig,
-    SecretRef,
-    WebhookChannelConfig,
-)
 from siprec_appliance.appliance.api import create_app, start_api
-from siprec_appliance.appliance.catalog import AudioFile, RecordingPage, RecordingQuery
-from siprec_appliance.appliance.control import PauseOutcome
-from siprec_appliance.appliance.rules_service import RulesService
-from siprec_appliance.resources import share_path
-from siprec_appliance.siprec.model import SessionSnapshot
+from support.alerts import webhook_alerts
+from support.fake_control import FakeControl
 from support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -36,46 +27,6 @@ TOKEN = "alerts-token-0123456789abcdef"
 SECRET = "whsec-alerts-api-5c1d9e27"
 _names = itertools.count()
 T = TypeVar("T")
-
-
-@dataclass
-class AlertsControl:
-    """An ApplianceControl with real alerting and no SIP (our interface, not a mock)."""
-
-    alerts: AlertService | None
-    rules: RulesService
-    started_at: float = 0.0
-    draining: bool = False
-
-    def active_session_count(self) -> int:
-        return 0
-
-    def media_load(self) -> dict[str, Any]:
-        return {"mode": "in-process", "recordings": 0}
-
-    def list_sessions(self) -> list[SessionSnapshot]:
-        return []
-
-    def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return None
-
-    def terminate_session(self, session_id: str) -> bool:
-        return False
-
-    def pause_session(self, session_id: str) -> PauseOutcome:
-        return PauseOutcome.NO_SESSION
-
-    def resume_session(self, session_id: str) -> PauseOutcome:
-        return PauseOutcome.NO_SESSION
-
-    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
-        raise AssertionError("not used")
-
-    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        raise AssertionError("not used")
 
 
 @dataclass
@@ -105,20 +56,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def alert_service(url: str, data_dir: Path) -> AlertService:
-    channel = WebhookChannelConfig(
-        name="hook", url=url, secret=SecretRef(env="HOOK_SECRET"), timeout=5.0
-    )
-    config = AlertsConfig(
-        channels=(channel,),
-        routes=(RouteConfig(min_severity="warning", channels=("hook",)),),
-        appliance_name="srs-api-test",
-    )
-    return AlertService(config, data_dir, env={"HOOK_SECRET": SECRET})
-
-
-def unused_rules() -> RulesService:
-    schema = share_path("schemas", "rules.schema.json")
-    return RulesService(Path("unused-rules"), schema, channels=None, default_record=True)
+    return webhook_alerts(url, data_dir, SECRET, appliance_name="srs-api-test")
 
 
 def serve(
@@ -137,7 +75,7 @@ def serve(
         try:
             if alerts is not None and before is not None:
                 await before(alerts)
-            control = AlertsControl(alerts=alerts, rules=unused_rules())
+            control = FakeControl(alerts=alerts)
             app = create_app(control, token=TOKEN, version="0", name=f"alerts_{next(_names)}")
             server = await start_api(app, "127.0.0.1", 0)
             try:

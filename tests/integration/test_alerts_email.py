@@ -5,14 +5,10 @@ sent while the server is down that arrives exactly once when it comes up."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import logging
-import socket
 import ssl
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,10 +18,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from siprec_appliance.alerts import AlertService, RecordingFailed, SessionEnded
 from siprec_appliance.alerts.settings import (
@@ -35,10 +27,14 @@ from siprec_appliance.alerts.settings import (
     RouteConfig,
     SecretRef,
 )
+from support.alerts import deliver, run_bounded, settled, until
+from support.daemon import free_port
+from support.tls import self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "srs-alerts", "Sm7p-P4ssw0rd-n0t-in-logs"
+WAIT = 15.0  # seconds for a delivery (TLS handshakes)
 
 
 @dataclass
@@ -83,34 +79,7 @@ class LocalController(Controller):
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (certificate, key)."""
     directory = tmp_path_factory.mktemp("smtp-tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed_certificate(directory, "smtp", "smtp.test", ca=True)
 
 
 def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
@@ -185,37 +154,12 @@ def service(mail: EmailChannelConfig, data_dir: Path, **retry: Any) -> AlertServ
     return AlertService(config, data_dir, env={"SMTP_PASSWORD": PASSWORD})
 
 
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def settled(alerts: AlertService, state: str) -> bool:
-    recent = await alerts.recent()
-    return bool(recent) and all(alert["state"] == state for alert in recent)
-
-
-def deliver(alerts: AlertService, event: Any, state: str = "delivered") -> list[dict[str, Any]]:
-    async def scenario() -> list[dict[str, Any]]:
-        await alerts.start()
-        alerts.emit(event)
-        await until(lambda: settled(alerts, state))
-        recent = await alerts.recent()
-        await alerts.stop()
-        return recent
-
-    return asyncio.run(asyncio.wait_for(scenario(), 30))
-
-
 def test_starttls_with_auth_delivers_text_and_html(
     smtp: LocalController, mailbox: Mailbox, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
     alerts = service(channel(smtp.port, certificate[0]), tmp_path)
     event = RecordingFailed(session_id="s42", reason="No space left on device", stream="0")
-    [alert] = deliver(alerts, event)
+    [alert] = deliver(alerts, event, timeout=WAIT)
     assert mailbox.logins == [(USER, True)]  # AUTH after STARTTLS
     [envelope] = mailbox.messages
     assert envelope.mail_from == "srs@alerts.example.com"
@@ -249,7 +193,7 @@ def test_implicit_tls(mailbox: Mailbox, certificate: tuple[Path, Path], tmp_path
             tmp_path,
             env={"SMTP_PASSWORD": PASSWORD},
         )
-        [alert] = deliver(alerts, event)
+        [alert] = deliver(alerts, event, timeout=WAIT)
     finally:
         controller.stop()
     assert alert["state"] == "delivered"
@@ -263,7 +207,7 @@ def test_untrusted_certificate_is_refused(
     smtp: LocalController, mailbox: Mailbox, tmp_path: Path
 ) -> None:
     alerts = service(channel(smtp.port, None), tmp_path, max_attempts=1)
-    [alert] = deliver(alerts, RecordingFailed(session_id="s", reason="x"), state="failed")
+    [alert] = deliver(alerts, RecordingFailed(session_id="s", reason="x"), "failed", timeout=WAIT)
     assert "CERTIFICATE_VERIFY_FAILED" in alert["deliveries"][0]["last_error"]
     assert mailbox.messages == [] and mailbox.logins == []
 
@@ -283,19 +227,15 @@ def test_wrong_password_fails_without_logging_it(
     )
     alerts = AlertService(config, tmp_path, env={"SMTP_PASSWORD": wrong})
     with caplog.at_level(logging.DEBUG):
-        [alert] = deliver(alerts, RecordingFailed(session_id="s", reason="x"), state="failed")
+        [alert] = deliver(
+            alerts, RecordingFailed(session_id="s", reason="x"), "failed", timeout=WAIT
+        )
     error = alert["deliveries"][0]["last_error"]
     assert error.startswith("SMTP: SMTPAuthenticationError: (535")
     assert alert["deliveries"][0]["attempts"] == 2  # retried once, then given up
     assert mailbox.logins and mailbox.messages == []  # (aiosmtplib tries PLAIN and LOGIN)
     assert "NOT delivered to ops-mail" in caplog.text
     assert wrong not in caplog.text and wrong not in json.dumps(alert)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_server_down_then_up_delivers_exactly_once(
@@ -307,10 +247,10 @@ def test_server_down_then_up_delivers_exactly_once(
     async def scenario() -> list[dict[str, Any]]:
         await alerts.start()
         alerts.emit(RecordingFailed(session_id="s-down", reason="disk"))
-        await until(lambda: _failures(alerts, 2))  # refused twice while down
+        await until(lambda: _failures(alerts, 2), WAIT)  # refused twice while down
         controller = await asyncio.to_thread(start_server, mailbox, certificate, port=port)
         try:
-            await until(lambda: settled(alerts, "delivered"))
+            await until(lambda: settled(alerts, "delivered"), WAIT)
             await asyncio.sleep(1.0)  # longer than the retry delay: no second copy comes
         finally:
             await asyncio.to_thread(controller.stop)
@@ -318,7 +258,7 @@ def test_server_down_then_up_delivers_exactly_once(
         await alerts.stop()
         return recent
 
-    [alert] = asyncio.run(asyncio.wait_for(scenario(), 30))
+    [alert] = run_bounded(scenario())
     assert len(mailbox.messages) == 1
     assert mailbox.parsed()["X-Siprec-Alert-Id"] == alert["id"]
     delivery = alert["deliveries"][0]

@@ -5,12 +5,11 @@ reach the log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +25,7 @@ from siprec_appliance.alerts.settings import (
     SecretRef,
     SlackChannelConfig,
 )
+from support.alerts import deliver
 
 pytestmark = pytest.mark.integration
 
@@ -121,31 +121,6 @@ def bot_channel(slack: FakeSlack, tmp_path: Path) -> SlackChannelConfig:
         channel="#recording-ops",
         api_url=slack.base + "/api/",
     )
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def settled(alerts: AlertService, state: str) -> bool:
-    recent = await alerts.recent()
-    return bool(recent) and all(alert["state"] == state for alert in recent)
-
-
-def deliver(alerts: AlertService, event: Any, state: str = "delivered") -> list[dict[str, Any]]:
-    async def scenario() -> list[dict[str, Any]]:
-        await alerts.start()
-        alerts.emit(event)
-        await until(lambda: settled(alerts, state))
-        recent = await alerts.recent()
-        await alerts.stop()
-        return recent
-
-    return asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
 def test_incoming_webhook_gets_block_kit(slack: FakeSlack, tmp_path: Path) -> None:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,9 @@ from siprec_appliance.alerts import (
     RecordingFailed,
     verify_signature,
 )
-from siprec_appliance.alerts.settings import (
-    AlertsConfig,
-    RetryConfig,
-    RouteConfig,
-    SecretRef,
-    WebhookChannelConfig,
-)
+from siprec_appliance.alerts.settings import AlertsConfig, RetryConfig
+from support.alerts import deliver, run_bounded, settled, until, webhook_config
+from support.daemon import free_port
 from support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -42,56 +37,18 @@ def receiver() -> Iterator[Receiver]:
         yield state
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def config(url: str, **retry: Any) -> AlertsConfig:
-    channel = WebhookChannelConfig(
-        name="hook", url=url, secret=SecretRef(env="HOOK_SECRET"), timeout=5.0
-    )
-    return AlertsConfig(
-        channels=(channel,),
-        routes=(RouteConfig(min_severity="warning", channels=("hook",)),),
-        retry=RetryConfig(**{"initial_delay": 0.1, "max_delay": 0.5, **retry}),
-        appliance_name="srs-it",
-    )
+    retries = RetryConfig(**{"initial_delay": 0.1, "max_delay": 0.5, **retry})
+    return webhook_config(url, appliance_name="srs-it", retry=retries)
 
 
 def service(url: str, data_dir: Path, **retry: Any) -> AlertService:
     return AlertService(config(url, **retry), data_dir, env={"HOOK_SECRET": SECRET})
 
 
-async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def state_of(alerts: AlertService, state: str) -> bool:
-    recent = await alerts.recent()
-    return bool(recent) and all(alert["state"] == state for alert in recent)
-
-
-def run(coroutine: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, 30))  # type: ignore[arg-type]
-
-
 def test_signature_verifies_and_tampering_fails(receiver: Receiver, tmp_path: Path) -> None:
-    async def scenario() -> list[dict[str, Any]]:
-        alerts = service(receiver.url, tmp_path)
-        await alerts.start()
-        alerts.emit(DiskCritical(path="/var", free_bytes=10, total_bytes=1000, retry_after=60))
-        await until(lambda: state_of(alerts, "delivered"))
-        recent = await alerts.recent()
-        await alerts.stop()
-        return recent
-
-    [alert] = run(scenario())
+    event = DiskCritical(path="/var", free_bytes=10, total_bytes=1000, retry_after=60)
+    [alert] = deliver(service(receiver.url, tmp_path), event)
     [request] = receiver.requests
     assert request.verified
     assert request.path == "/hooks/siprec"
@@ -113,16 +70,9 @@ def test_signature_verifies_and_tampering_fails(receiver: Receiver, tmp_path: Pa
 def test_server_errors_are_retried_then_delivered(receiver: Receiver, tmp_path: Path) -> None:
     receiver.answers = [(500, {}), (503, {"Retry-After": "1"}), (200, {})]
 
-    async def scenario() -> dict[str, Any]:
-        alerts = service(receiver.url, tmp_path)
-        await alerts.start()
-        alerts.emit(RecordingFailed(session_id="s1", reason="encoder crashed"))
-        await until(lambda: state_of(alerts, "delivered"))
-        [alert] = await alerts.recent()
-        await alerts.stop()
-        return dict(alert["deliveries"][0])
-
-    delivery = run(scenario())
+    event = RecordingFailed(session_id="s1", reason="encoder crashed")
+    [alert] = deliver(service(receiver.url, tmp_path), event)
+    delivery = alert["deliveries"][0]
     assert len(receiver.requests) == 3 and all(r.verified for r in receiver.requests)
     assert (delivery["attempts"], delivery["failures"]) == (3, 1)  # the 503 was not counted
     assert receiver.requests[2].at - receiver.requests[1].at >= 0.99  # Retry-After: 1
@@ -133,22 +83,15 @@ def test_server_errors_are_retried_then_delivered(receiver: Receiver, tmp_path: 
 def test_client_errors_fail_for_good(receiver: Receiver, tmp_path: Path) -> None:
     receiver.answers = [(410, {})]
 
-    async def scenario() -> dict[str, Any]:
-        alerts = service(receiver.url, tmp_path)
-        await alerts.start()
-        alerts.emit(RecordingFailed(session_id="s1", reason="x"))
-        await until(lambda: state_of(alerts, "failed"))
-        [alert] = await alerts.recent()
-        await alerts.stop()
-        return dict(alert["deliveries"][0])
-
-    delivery = run(scenario())
+    event = RecordingFailed(session_id="s1", reason="x")
+    [alert] = deliver(service(receiver.url, tmp_path), event, "failed")
+    delivery = alert["deliveries"][0]
     assert (delivery["state"], delivery["last_error"]) == ("failed", "webhook: HTTP 410")
     assert len(receiver.requests) == 1
 
 
 def test_alert_waits_in_the_outbox_across_a_restart(receiver: Receiver, tmp_path: Path) -> None:
-    down = f"http://127.0.0.1:{closed_port()}/hooks/siprec"
+    down = f"http://127.0.0.1:{free_port()}/hooks/siprec"
 
     async def scenario() -> dict[str, Any]:
         first = service(down, tmp_path, initial_delay=30.0)
@@ -159,7 +102,7 @@ def test_alert_waits_in_the_outbox_across_a_restart(receiver: Receiver, tmp_path
         await first.stop()
         second = service(receiver.url, tmp_path)  # the receiver is reachable now
         await second.start()
-        await until(lambda: state_of(second, "delivered"))
+        await until(lambda: settled(second, "delivered"))
         await asyncio.sleep(0.3)  # nothing more arrives
         [after] = await second.recent()
         await second.stop()
@@ -167,7 +110,7 @@ def test_alert_waits_in_the_outbox_across_a_restart(receiver: Receiver, tmp_path
         assert "cannot POST" in before["deliveries"][0]["last_error"]
         return dict(after)
 
-    alert = run(scenario())
+    alert = run_bounded(scenario())
     [request] = receiver.requests
     assert request.verified and request.headers["X-Siprec-Alert-Id"] == alert["id"]
     assert json.loads(request.body)["facts"]["session_id"] == "s77"
@@ -191,7 +134,7 @@ def test_send_test_and_missing_secret(receiver: Receiver, tmp_path: Path) -> Non
         await unset.stop()
         return good, bad
 
-    good, bad = run(scenario())
+    good, bad = run_bounded(scenario())
     assert good["ok"] and good["type"] == "webhook" and good["elapsed"] >= 0
     assert json.loads(receiver.requests[0].body)["type"] == "test"
     assert bad == {**bad, "ok": False, "error": "environment variable HOOK_SECRET is not set"}
@@ -203,16 +146,8 @@ def test_the_secret_is_never_logged(
 ) -> None:
     receiver.answers = [(500, {})] * 5
 
-    async def scenario() -> str:
-        alerts = service(receiver.url, tmp_path, max_attempts=2)
-        await alerts.start()
-        alerts.emit(RecordingFailed(session_id="s1", reason="x"))
-        await until(lambda: state_of(alerts, "failed"))
-        recent = json.dumps(await alerts.recent())
-        await alerts.stop()
-        return recent
-
+    alerts = service(receiver.url, tmp_path, max_attempts=2)
     with caplog.at_level(logging.DEBUG):
-        recent = run(scenario())
+        recent = json.dumps(deliver(alerts, RecordingFailed(session_id="s1", reason="x"), "failed"))
     assert "NOT delivered to hook: webhook: HTTP 500" in caplog.text
     assert SECRET not in caplog.text and SECRET not in recent

@@ -10,20 +10,16 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.api import create_app, snapshot_to_json, start_api
 from siprec_appliance.appliance.control import ApplianceControl
-from siprec_appliance.appliance.rules_service import RulesService
-from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
-from support.fake_control import PausableSessions
+from support.fake_control import FakeControl
 
 pytestmark = pytest.mark.integration
 
@@ -66,52 +62,6 @@ def make_session(session_id: str, *, started_at: float = 1_700_000_000.25) -> Se
         metadata_parts=1,
         warnings=("no participant for stream 2",),
     )
-
-
-def unused_rules() -> RulesService:
-    """Rules that these tests never load (the built-in record-all set is active)."""
-    schema = share_path("schemas", "rules.schema.json")
-    return RulesService(Path("unused-rules"), schema, channels=None, default_record=True)
-
-
-@dataclass
-class FakeAppliance(PausableSessions):
-    """A small ApplianceControl for tests (our interface, not a remote mock)."""
-
-    sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
-    ended: dict[str, SessionSnapshot] = field(default_factory=dict)
-    draining_flag: bool = False
-    start_time: float = field(default_factory=lambda: time.time() - 5.0)
-    terminate_calls: list[str] = field(default_factory=list)
-    fail: bool = False
-    rules: RulesService = field(default_factory=unused_rules)
-    alerts: AlertService | None = None
-
-    @property
-    def started_at(self) -> float:
-        return self.start_time
-
-    @property
-    def draining(self) -> bool:
-        return self.draining_flag
-
-    def active_session_count(self) -> int:
-        return len(self.sessions)
-
-    def media_load(self) -> dict[str, Any]:
-        return {"mode": "in-process", "recordings": 0}
-
-    def list_sessions(self) -> list[SessionSnapshot]:
-        if self.fail:
-            raise RuntimeError("secret internal detail")
-        return sorted(self.sessions.values(), key=lambda s: s.started_at)
-
-    def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return self.sessions.get(session_id) or self.ended.get(session_id)
-
-    def terminate_session(self, session_id: str) -> bool:
-        self.terminate_calls.append(session_id)
-        return self.sessions.pop(session_id, None) is not None
 
 
 @dataclass
@@ -187,7 +137,7 @@ def assert_json_error(reply: Reply, status: int) -> str:
 
 
 def test_health_needs_no_token() -> None:
-    control = FakeAppliance(sessions={"a": make_session("a")})
+    control = FakeControl(sessions={"a": make_session("a")})
     reply = request(control, "GET", "/api/health")
     assert reply.status == 200
     assert reply.body["status"] == "ok"
@@ -198,7 +148,7 @@ def test_health_needs_no_token() -> None:
 
 
 def test_health_reports_draining() -> None:
-    reply = request(FakeAppliance(draining_flag=True), "GET", "/api/health")
+    reply = request(FakeControl(draining=True), "GET", "/api/health")
     assert reply.body["status"] == "draining"
 
 
@@ -216,7 +166,7 @@ def test_health_reports_draining() -> None:
     ],
 )
 def test_sessions_need_the_token(token: str | None, auth: str | None) -> None:
-    control = FakeAppliance(sessions={"a": make_session("a")})
+    control = FakeControl(sessions={"a": make_session("a")})
     for method, path in [
         ("GET", "/api/sessions"),
         ("GET", "/api/sessions/a"),
@@ -232,7 +182,7 @@ def test_sessions_need_the_token(token: str | None, auth: str | None) -> None:
 
 
 def test_scheme_is_case_insensitive() -> None:
-    reply = request(FakeAppliance(), "GET", "/api/sessions", auth=f"bearer {TOKEN}")
+    reply = request(FakeControl(), "GET", "/api/sessions", auth=f"bearer {TOKEN}")
     assert reply.status == 200
 
 
@@ -240,7 +190,7 @@ def test_scheme_is_case_insensitive() -> None:
 
 
 def test_list_sessions() -> None:
-    control = FakeAppliance(
+    control = FakeControl(
         sessions={
             "late": make_session("late", started_at=1_700_000_100.0),
             "early": make_session("early"),
@@ -277,12 +227,12 @@ def test_list_sessions() -> None:
 
 
 def test_list_without_sessions() -> None:
-    reply = request(FakeAppliance(), "GET", "/api/sessions", token=TOKEN)
+    reply = request(FakeControl(), "GET", "/api/sessions", token=TOKEN)
     assert reply.body == {"sessions": []}
 
 
 def test_get_session() -> None:
-    control = FakeAppliance(sessions={"a": make_session("a")})
+    control = FakeControl(sessions={"a": make_session("a")})
     reply = request(control, "GET", "/api/sessions/a", token=TOKEN)
     assert reply.status == 200
     assert reply.body == snapshot_to_json(make_session("a"))
@@ -301,19 +251,19 @@ def test_get_terminated_session_shows_end() -> None:
         end_reason="BYE from SRC",
         is_siprec=False,
     )
-    reply = request(FakeAppliance(ended={"old": ended}), "GET", "/api/sessions/old", token=TOKEN)
+    reply = request(FakeControl(ended={"old": ended}), "GET", "/api/sessions/old", token=TOKEN)
     assert reply.body["ended_at"] == "2023-11-14T22:14:20.500Z"
     assert reply.body["ended_at_unix"] == 1_700_000_060.5
     assert reply.body["end_reason"] == "BYE from SRC"
 
 
 def test_get_unknown_session_is_json_404() -> None:
-    reply = request(FakeAppliance(), "GET", "/api/sessions/nope", token=TOKEN)
+    reply = request(FakeControl(), "GET", "/api/sessions/nope", token=TOKEN)
     assert assert_json_error(reply, 404) == "no session 'nope'"
 
 
 def test_delete_terminates_through_the_control() -> None:
-    control = FakeAppliance(sessions={"a": make_session("a"), "b": make_session("b")})
+    control = FakeControl(sessions={"a": make_session("a"), "b": make_session("b")})
     reply = request(control, "DELETE", "/api/sessions/a", token=TOKEN)
     assert reply.status == 202
     assert reply.body == {"id": "a", "state": "terminating"}
@@ -322,14 +272,14 @@ def test_delete_terminates_through_the_control() -> None:
 
 
 def test_delete_unknown_session_is_404_after_asking_the_control() -> None:
-    control = FakeAppliance()
+    control = FakeControl()
     reply = request(control, "DELETE", "/api/sessions/gone", token=TOKEN)
     assert assert_json_error(reply, 404) == "no active session 'gone'"
     assert control.terminate_calls == ["gone"]
 
 
 def test_pause_and_resume_through_the_control() -> None:
-    control = FakeAppliance(sessions={"a": make_session("a")})
+    control = FakeControl(sessions={"a": make_session("a")})
     reply = request(control, "POST", "/api/sessions/a/pause", token=TOKEN)
     assert (reply.status, reply.body) == (202, {"id": "a", "paused": True})
     assert control.sessions["a"].recording_paused
@@ -346,7 +296,7 @@ def test_pause_and_resume_through_the_control() -> None:
 
 
 def test_session_id_is_url_decoded() -> None:
-    control = FakeAppliance(sessions={"a b": make_session("a b")})
+    control = FakeControl(sessions={"a b": make_session("a b")})
     reply = request(control, "DELETE", "/api/sessions/a%20b", token=TOKEN)
     assert reply.status == 202
     assert control.terminate_calls == ["a b"]
@@ -358,20 +308,20 @@ def test_session_id_is_url_decoded() -> None:
 @pytest.mark.parametrize("token", [None, TOKEN])
 def test_unknown_route_is_json_404(token: str | None) -> None:
     for path in ["/", "/api/nothing", "/api/sessions/a/b", "/index.html"]:
-        assert_json_error(request(FakeAppliance(), "GET", path, token=token), 404)
+        assert_json_error(request(FakeControl(), "GET", path, token=token), 404)
 
 
 def test_wrong_method_is_json_405_with_allow() -> None:
-    reply = request(FakeAppliance(), "POST", "/api/sessions", token=TOKEN)
+    reply = request(FakeControl(), "POST", "/api/sessions", token=TOKEN)
     assert_json_error(reply, 405)
     assert reply.headers["allow"] == "GET"
-    reply = request(FakeAppliance(), "PUT", "/api/health")
+    reply = request(FakeControl(), "PUT", "/api/health")
     assert_json_error(reply, 405)
 
 
 def test_crash_is_json_500_without_details(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
-        reply = request(FakeAppliance(fail=True), "GET", "/api/sessions", token=TOKEN)
+        reply = request(FakeControl(fail=True), "GET", "/api/sessions", token=TOKEN)
     assert assert_json_error(reply, 500) == "internal server error"
     assert b"secret internal detail" not in reply.raw
     assert "secret internal detail" in caplog.text  # logged for the operator
@@ -390,7 +340,7 @@ def test_malformed_request_is_json_400() -> None:
 
         return await asyncio.to_thread(send)
 
-    raw = serve(FakeAppliance(), scenario)
+    raw = serve(FakeControl(), scenario)
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"content-type: application/json" in head.lower()
@@ -404,8 +354,8 @@ def test_same_name_can_be_reused_after_close() -> None:
     async def scenario(port: int) -> int:
         return (await asyncio.to_thread(fetch, port, "GET", "/api/health")).status
 
-    assert serve(FakeAppliance(), scenario, name="reused_name") == 200
-    assert serve(FakeAppliance(), scenario, name="reused_name") == 200
+    assert serve(FakeControl(), scenario, name="reused_name") == 200
+    assert serve(FakeControl(), scenario, name="reused_name") == 200
 
 
 def test_close_with_idle_keep_alive_connection_and_port_is_released() -> None:
@@ -423,7 +373,7 @@ def test_close_with_idle_keep_alive_connection_and_port_is_released() -> None:
 
     held: list[http.client.HTTPConnection] = []
     started = time.monotonic()
-    port, status = serve(FakeAppliance(), scenario)
+    port, status = serve(FakeControl(), scenario)
     assert status == 200
     assert time.monotonic() - started < 4.0  # idle connections do not hold up close()
     for connection in held:
@@ -434,14 +384,14 @@ def test_close_with_idle_keep_alive_connection_and_port_is_released() -> None:
 
 def test_busy_port_fails_fast() -> None:
     async def main() -> None:
-        first = await start_api(create_app(FakeAppliance(), token=TOKEN, version=VERSION,
+        first = await start_api(create_app(FakeControl(), token=TOKEN, version=VERSION,
                                            name="busy_1"), "127.0.0.1", 0)  # fmt: skip
         try:
-            app = create_app(FakeAppliance(), token=TOKEN, version=VERSION, name="busy_2")
+            app = create_app(FakeControl(), token=TOKEN, version=VERSION, name="busy_2")
             with pytest.raises(OSError):
                 await start_api(app, "127.0.0.1", first.port)
             # the failed app released its name
-            create_app(FakeAppliance(), token=TOKEN, version=VERSION, name="busy_2")
+            create_app(FakeControl(), token=TOKEN, version=VERSION, name="busy_2")
         finally:
             await first.close()
 
@@ -450,4 +400,4 @@ def test_busy_port_fails_fast() -> None:
 
 def test_empty_token_is_refused() -> None:
     with pytest.raises(ValueError, match="token"):
-        create_app(FakeAppliance(), token="", version=VERSION, name="empty_token")
+        create_app(FakeControl(), token="", version=VERSION, name="empty_token")

@@ -5,71 +5,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from siprec_appliance.alerts import AlertService
-from siprec_appliance.alerts.settings import AlertsConfig, SecretRef, WebhookChannelConfig
 from siprec_appliance.appliance.api import create_app, start_api
-from siprec_appliance.appliance.catalog import AudioFile, Catalog, RecordingPage, RecordingQuery
-from siprec_appliance.appliance.rules_service import RulesService
+from siprec_appliance.appliance.catalog import Catalog
 from siprec_appliance.cli import main
-from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.model import SessionSnapshot, StreamInfo
+from support.alerts import webhook_alerts
 from support.catalog_data import participant, sha256, write_recording
-from support.fake_control import PausableSessions
+from support.daemon import free_port
+from support.fake_control import FakeControl
+from support.rules import VENDORS, VIP_RULE, rules_service, write_rules
 from support.webhook import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "cli-test-token-0123456789abcdef"
 _names = itertools.count()
-
-
-def rules_in(directory: Path) -> RulesService:
-    schema = share_path("schemas", "rules.schema.json")
-    return RulesService(directory, schema, channels=None, default_record=True)
-
-
-@dataclass
-class Appliance(PausableSessions):
-    """A small ApplianceControl for tests (our interface, not a remote mock)."""
-
-    sessions: dict[str, SessionSnapshot] = field(default_factory=dict)
-    terminate_calls: list[str] = field(default_factory=list)
-    rules: RulesService = field(default_factory=lambda: rules_in(Path("unused-rules")))
-    alerts: AlertService | None = None
-
-    @property
-    def started_at(self) -> float:
-        return time.time() - 3725.0
-
-    @property
-    def draining(self) -> bool:
-        return False
-
-    def active_session_count(self) -> int:
-        return len(self.sessions)
-
-    def media_load(self) -> dict[str, Any]:
-        return {"mode": "in-process", "recordings": 0}
-
-    def list_sessions(self) -> list[SessionSnapshot]:
-        return list(self.sessions.values())
-
-    def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return self.sessions.get(session_id)
-
-    def terminate_session(self, session_id: str) -> bool:
-        self.terminate_calls.append(session_id)
-        return self.sessions.pop(session_id, None) is not None
 
 
 def make_session(session_id: str) -> SessionSnapshot:
@@ -99,7 +57,7 @@ def make_session(session_id: str) -> SessionSnapshot:
 class ApiThread:
     """The API in a thread with its own event loop, like the appliance runs it."""
 
-    def __init__(self, control: Appliance) -> None:
+    def __init__(self, control: FakeControl) -> None:
         self.control = control
         self.port = 0
         self._ready = threading.Event()
@@ -149,6 +107,17 @@ class ApiThread:
                 await alerts.stop()
 
 
+@contextmanager
+def serving(**fields: Any) -> Iterator[ApiThread]:
+    """The API over a :class:`FakeControl` with ``fields`` (up 1h02m05s), while inside."""
+    server = ApiThread(FakeControl(uptime=3725.0, **fields))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in ("SIPREC_API_URL", "SIPREC_API_TOKEN", "SIPREC_HTTP_PORT", "SIPREC_DATA_DIR"):
@@ -159,24 +128,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def api(clean_env: Path) -> Iterator[ApiThread]:
-    server = ApiThread(Appliance(sessions={"s-1": make_session("s-1"), "s-2": make_session("s-2")}))
-    server.start()
-    try:
+    with serving(sessions={"s-1": make_session("s-1"), "s-2": make_session("s-2")}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- success --------------------------------------------------------------------------
@@ -222,12 +181,8 @@ def test_sessions_list_json(api: ApiThread, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_sessions_list_empty(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    server = ApiThread(Appliance())
-    server.start()
-    try:
+    with serving() as server:
         code, out, _ = run(capsys, "--url", server.url, "--token", TOKEN, "sessions", "list")
-    finally:
-        server.stop()
     assert (code, out) == (0, "no active sessions\n")
 
 
@@ -351,7 +306,7 @@ def test_no_token_anywhere_exits_1(api: ApiThread, capsys: pytest.CaptureFixture
 def test_closed_port_exits_3_naming_the_url(
     clean_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     code, out, err = run(capsys, "--url", url, "health")
     assert (code, out) == (3, "")
     assert err == f"siprecctl: cannot connect to {url}: Connection refused\n"
@@ -360,7 +315,7 @@ def test_closed_port_exits_3_naming_the_url(
 def test_default_url_is_port_8080_or_env(
     clean_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = closed_port()
+    port = free_port()
     monkeypatch.setenv("SIPREC_HTTP_PORT", str(port))
     code, _, err = run(capsys, "health")
     assert code == 3
@@ -398,25 +353,6 @@ def test_help_exits_0(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> No
 # --- recordings -----------------------------------------------------------------------
 
 
-@dataclass
-class RecordingsAppliance(Appliance):
-    """:class:`Appliance` plus a real recordings catalog over hand-written recordings."""
-
-    catalog: Catalog | None = None
-
-    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
-        assert self.catalog is not None
-        return await self.catalog.search(query)
-
-    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
-        assert self.catalog is not None
-        return await self.catalog.get(recording_id)
-
-    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        assert self.catalog is not None
-        return await self.catalog.audio(recording_id, leg)
-
-
 @pytest.fixture
 def recordings_api(clean_env: Path) -> Iterator[tuple[ApiThread, Path]]:
     data_dir = clean_env / "var-recordings"
@@ -427,12 +363,10 @@ def recordings_api(clean_env: Path) -> Iterator[tuple[ApiThread, Path]]:
     )
     catalog = asyncio.run(Catalog.open(data_dir))
     asyncio.run(catalog.rebuild())
-    server = ApiThread(RecordingsAppliance(catalog=catalog))
-    server.start()
     try:
-        yield server, data_dir
+        with serving(catalog=catalog) as server:
+            yield server, data_dir
     finally:
-        server.stop()
         asyncio.run(catalog.close())
 
 
@@ -538,39 +472,30 @@ def test_recordings_usage_errors_exit_2(
 
 # --- rules ----------------------------------------------------------------------------
 
-VENDORS = Path(__file__).resolve().parent.parent / "data" / "sip" / "vendors"
-VIP_RULES = """\
+VIP_RULES = (
+    """\
 lists:
   vip: ["+31 20 123 4567"]
 rules:
-  - id: vip
-    priority: 10
-    when:
-      caller.e164: {in: {list: vip}}
-    then:
-      - record: {format: flac}
-      - tag: [vip]
+"""
+    + VIP_RULE
+    + """\
   - id: record-everything
     priority: 1000
     when: always
     then:
       - record: true
 """
+)
 
 
 @pytest.fixture
 def rules_api(clean_env: Path) -> Iterator[tuple[ApiThread, Path]]:
-    rules_dir = clean_env / "server-rules"
-    rules_dir.mkdir()
-    (rules_dir / "10-vip.yaml").write_text(VIP_RULES, encoding="utf-8")
-    rules = rules_in(rules_dir)
+    rules_dir = write_rules(clean_env / "server-rules", {"10-vip.yaml": VIP_RULES})
+    rules = rules_service(rules_dir)
     assert rules.reload().ok
-    server = ApiThread(Appliance(rules=rules))
-    server.start()
-    try:
+    with serving(rules=rules) as server:
         yield server, rules_dir
-    finally:
-        server.stop()
 
 
 def test_rules_validate(
@@ -690,17 +615,11 @@ HOOK_SECRET = "whsec-cli-test-0a1b2c3d"
 @pytest.fixture
 def alerts_api(clean_env: Path) -> Iterator[tuple[ApiThread, Receiver]]:
     with webhook_receiver(HOOK_SECRET) as receiver:
-        channel = WebhookChannelConfig(
-            name="hook", url=receiver.url, secret=SecretRef(env="HOOK_SECRET"), timeout=5.0
+        alerts = webhook_alerts(
+            receiver.url, clean_env / "var", HOOK_SECRET, appliance_name="srs-cli", routed=False
         )
-        config = AlertsConfig(channels=(channel,), appliance_name="srs-cli")
-        alerts = AlertService(config, clean_env / "var", env={"HOOK_SECRET": HOOK_SECRET})
-        server = ApiThread(Appliance(alerts=alerts))
-        server.start()
-        try:
+        with serving(alerts=alerts) as server:
             yield server, receiver
-        finally:
-            server.stop()
 
 
 def test_alerts_list_and_test(

@@ -7,7 +7,6 @@ client in ``support.daemon``, which parses answers itself.
 
 from __future__ import annotations
 
-import datetime
 import os
 import random
 import signal
@@ -30,6 +29,7 @@ from support.daemon import (
     start_daemon,
 )
 from support.src import BOUNDARY, multipart, sdp
+from support.tls import self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -183,47 +183,8 @@ def _delete_and_expect_bye(daemon: Daemon, client: SipClient) -> None:
 # ----------------------------------------------------------------------- TLS
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (PEM certificate, PEM key)."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siprec test recorder")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "sip.crt", directory / "sip.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    os.chmod(key_path, 0o600)
-    return cert_path, key_path
-
-
 def test_siprec_call_over_tls(tmp_path: Path) -> None:
-    cert, key = make_certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path, "sip", "siprec test recorder")
     tls_port = free_port()
     env = {
         "SIPREC_SIP_TLS_CERT": str(cert),

@@ -10,26 +10,18 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.api import byte_range, create_app, start_api
-from siprec_appliance.appliance.catalog import (
-    AudioFile,
-    Catalog,
-    RecordingPage,
-    RecordingQuery,
-)
-from siprec_appliance.appliance.rules_service import RulesService
+from siprec_appliance.appliance.catalog import Catalog
 from siprec_appliance.cli import main
-from siprec_appliance.resources import share_path
-from siprec_appliance.siprec.model import SessionSnapshot
 from support.catalog_data import participant, sha256, write_recording
 from support.daemon import SipClient, establish_call, running_daemon
+from support.fake_control import FakeControl
 from support.recorded import SIPREC_TYPE, answered_ports
 from support.rtp_sender import g711_stream, send_paced
 from support.src import multipart, sdp
@@ -75,46 +67,6 @@ def assert_json_error(reply: Reply, status: int) -> str:
     return str(reply.body["error"]["message"])
 
 
-def unused_rules() -> RulesService:
-    schema = share_path("schemas", "rules.schema.json")
-    return RulesService(Path("unused-rules"), schema, channels=None, default_record=True)
-
-
-@dataclass
-class CatalogControl:
-    """An ApplianceControl whose recordings come from a real catalog (no SIP)."""
-
-    catalog: Catalog
-    started_at: float = 0.0
-    draining: bool = False
-    rules: RulesService = field(default_factory=unused_rules)
-    alerts: AlertService | None = None
-
-    def active_session_count(self) -> int:
-        return 0
-
-    def media_load(self) -> dict[str, Any]:
-        return {"mode": "in-process", "recordings": 0}
-
-    def list_sessions(self) -> list[SessionSnapshot]:
-        return []
-
-    def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return None
-
-    def terminate_session(self, session_id: str) -> bool:
-        return False
-
-    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
-        return await self.catalog.search(query)
-
-    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
-        return await self.catalog.get(recording_id)
-
-    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        return await self.catalog.audio(recording_id, leg)
-
-
 def with_api(data_dir: Path, scenario: Callable[[int], Any]) -> Any:
     """Catalog over ``data_dir`` (rebuilt from disk) behind the API; run ``scenario(port)``
     in a thread."""
@@ -123,7 +75,7 @@ def with_api(data_dir: Path, scenario: Callable[[int], Any]) -> Any:
         catalog = await Catalog.open(data_dir)
         await catalog.rebuild()
         app = create_app(
-            CatalogControl(catalog), token=TOKEN, version="0", name=f"rec_{next(_names)}"
+            FakeControl(catalog=catalog), token=TOKEN, version="0", name=f"rec_{next(_names)}"
         )
         server = await start_api(app, "127.0.0.1", 0)
         try:

@@ -14,44 +14,27 @@ from typing import Any, TypeVar
 
 import pytest
 
-from siprec_appliance.alerts import AlertService
 from siprec_appliance.appliance.api import create_app, start_api
-from siprec_appliance.appliance.catalog import AudioFile, RecordingPage, RecordingQuery
-from siprec_appliance.appliance.control import PauseOutcome
-from siprec_appliance.appliance.rules_service import ReloadResult, RulesService
-from siprec_appliance.resources import share_path
-from siprec_appliance.siprec.model import SessionSnapshot
+from siprec_appliance.appliance.rules_service import ReloadResult
+from support.fake_control import FakeControl
+from support.rules import DEFAULT_RULES, VENDORS, VIP_RULE, rules_service, write_rules
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "rules-token-0123456789abcdef"
-SCHEMA = share_path("schemas", "rules.schema.json")
-VENDORS = Path(__file__).resolve().parent.parent / "data" / "sip" / "vendors"
 _names = itertools.count()
 T = TypeVar("T")
 
-DEFAULT = """\
-# The default policy: record every call.
-rules:
-  - id: record-everything
-    priority: 1000          # evaluated last
-    when: always
-    then:
-      - record: true
-"""
-VIP = """\
+VIP = (
+    """\
 # VIP callers.
 lists:
   vip: ["+31 20 123 4567"]   # quoted
 
 rules:
-  - id: vip
-    priority: 10
-    when:
-      caller.e164: {in: {list: vip}}
-    then:
-      - record: {format: flac}
-      - tag: [vip]
+"""
+    + VIP_RULE
+    + """\
   # Office hours in Amsterdam are tagged.
   - id: office
     priority: 20
@@ -60,48 +43,15 @@ rules:
     then:
       - tag: [office]
 """
+)
 BROKEN = VIP.replace("caller.e164", "caler.e164")  # line 9, column 7
 
 
 @dataclass
-class RulesControl:
-    """An ApplianceControl with real rules and no SIP (our interface, not a mock)."""
+class RulesControl(FakeControl):
+    """:class:`FakeControl` with real rules; ``reloads`` are the rules' reload results."""
 
-    rules: RulesService
-    alerts: AlertService | None = None
-    started_at: float = 0.0
-    draining: bool = False
     reloads: list[ReloadResult] = field(default_factory=list)
-
-    def active_session_count(self) -> int:
-        return 0
-
-    def media_load(self) -> dict[str, Any]:
-        return {"mode": "in-process", "recordings": 0}
-
-    def list_sessions(self) -> list[SessionSnapshot]:
-        return []
-
-    def get_session(self, session_id: str) -> SessionSnapshot | None:
-        return None
-
-    def terminate_session(self, session_id: str) -> bool:
-        return False
-
-    def pause_session(self, session_id: str) -> PauseOutcome:
-        return PauseOutcome.NO_SESSION
-
-    def resume_session(self, session_id: str) -> PauseOutcome:
-        return PauseOutcome.NO_SESSION
-
-    async def find_recordings(self, query: RecordingQuery) -> RecordingPage:
-        raise AssertionError("not used")
-
-    async def get_recording(self, recording_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def recording_audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        raise AssertionError("not used")
 
 
 @dataclass
@@ -138,19 +88,13 @@ def fetch(
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "rules"
-    directory.mkdir()
-    (directory / "00-default.yaml").write_text(DEFAULT, encoding="utf-8")
-    (directory / "10-vip.yaml").write_text(VIP, encoding="utf-8")
-    return directory
+    return write_rules(tmp_path / "rules", {"00-default.yaml": DEFAULT_RULES, "10-vip.yaml": VIP})
 
 
 @pytest.fixture
 def control(rules_dir: Path) -> RulesControl:
     reloads: list[ReloadResult] = []
-    rules = RulesService(
-        rules_dir, SCHEMA, channels=None, default_record=True, on_reload=reloads.append
-    )
+    rules = rules_service(rules_dir, on_reload=reloads.append)
     assert rules.reload().ok
     return RulesControl(rules=rules, reloads=reloads)
 
@@ -215,7 +159,7 @@ def test_get_rules(control: RulesControl, rules_dir: Path) -> None:
     assert body["version"] == control.rules.version
     assert body["default_record"] is True and body["fallback"] is False
     assert [(f["name"], f["text"]) for f in body["files"]] == [
-        ("00-default.yaml", DEFAULT),
+        ("00-default.yaml", DEFAULT_RULES),
         ("10-vip.yaml", VIP),
     ]
     assert all(f["mtime"] for f in body["files"])

@@ -24,22 +24,10 @@ from siprec_appliance.appliance.rules_service import (
 )
 from siprec_appliance.config import load_config
 from siprec_appliance.policy import RuleNotFoundError, RuleProblem, rule_set_version
-from siprec_appliance.resources import share_path
 from siprec_appliance.siprec.invite_facts import InviteError
+from support.rules import DEFAULT_RULES, SCHEMA, VENDORS, VIP_RULE, rules_service, write_rules
 
-SCHEMA = share_path("schemas", "rules.schema.json")
-VENDORS = Path(__file__).resolve().parent.parent / "data" / "sip" / "vendors"
 NOW = datetime(2026, 3, 4, 10, 15, tzinfo=UTC)
-
-DEFAULT = """\
-# The default policy: record every call.
-rules:
-  - id: record-everything
-    priority: 1000          # evaluated last
-    when: always
-    then:
-      - record: true
-"""
 
 VIP_HEAD = """\
 # VIP numbers are recorded in FLAC and kept ten years.
@@ -48,15 +36,6 @@ lists:
 
 rules:
   # Keep this one first.
-"""
-VIP_RULE = """\
-  - id: vip
-    priority: 10
-    when:
-      caller.e164: {in: {list: vip}}
-    then:
-      - record: {format: flac}
-      - tag: [vip]
 """
 VIP_TAIL = """\
   # Internal calls are not recorded.
@@ -73,11 +52,7 @@ BROKEN_VIP = VIP.replace("caller.e164", "caler.e164")  # line 10, column 7
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "rules"
-    directory.mkdir()
-    (directory / "00-default.yaml").write_text(DEFAULT, encoding="utf-8")
-    (directory / "10-vip.yaml").write_text(VIP, encoding="utf-8")
-    return directory
+    return write_rules(tmp_path / "rules", {"00-default.yaml": DEFAULT_RULES, "10-vip.yaml": VIP})
 
 
 def service(
@@ -88,12 +63,8 @@ def service(
     channels: frozenset[str] | None = None,
 ) -> RulesService:
     sink = reloads if reloads is not None else []
-    return RulesService(
-        directory,
-        SCHEMA,
-        channels=channels,
-        default_record=default_record,
-        on_reload=sink.append,
+    return rules_service(
+        directory, default_record=default_record, channels=channels, on_reload=sink.append
     )
 
 
@@ -200,7 +171,7 @@ def test_a_failing_callback_does_not_break_the_reload(rules_dir: Path) -> None:
 
 
 def test_alert_channels_are_checked(rules_dir: Path) -> None:
-    text = DEFAULT.replace(
+    text = DEFAULT_RULES.replace(
         "      - record: true\n",
         "      - record: true\n      - alert: {channel: pager, message: hi}\n",
     )
@@ -420,9 +391,9 @@ def test_an_invalid_write_changes_nothing(rules_dir: Path) -> None:
 def test_file_names_cannot_leave_the_directory(rules_dir: Path, name: str) -> None:
     rules = loaded(rules_dir)
     with pytest.raises(RuleFileNameError):
-        rules.write(name, DEFAULT.replace("record-everything", "evil"))
+        rules.write(name, DEFAULT_RULES.replace("record-everything", "evil"))
     with pytest.raises(RuleFileNameError):
-        rules.validate(name, DEFAULT)
+        rules.validate(name, DEFAULT_RULES)
     with pytest.raises(RuleFileNameError):
         rules.upsert(name, {"id": "evil", "priority": 1, "when": "always", "then": []})
     with pytest.raises(RuleFileNameError):
