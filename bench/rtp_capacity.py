@@ -200,22 +200,28 @@ def media_pids(daemon: Daemon) -> list[int]:
     return [daemon.process.pid] + [int(w["pid"]) for w in media.get("workers", [])]
 
 
-async def watch_load(daemon: Daemon, pids: list[int], seconds: float) -> tuple[float, int]:
-    """The worst media tick lag (ms) and decode backlog seen while the RTP flows.
+async def watch_load(daemon: Daemon, steady_from: float, until: float) -> tuple[float, float, int]:
+    """The worst media tick lag (ms) before ``steady_from`` (the first seconds, while
+    the workers still create the calls' files) and after it, and the decode backlog.
 
     A tick that starts late means packets wait in the kernel (and are stamped late):
-    a level where it exceeds one tick (100 ms) is not clean, whatever the files say.
+    a level where the steady-state lag exceeds one tick (100 ms) is not clean,
+    whatever the files say.
     """
-    del pids
-    lag, backlog = 0.0, 0
-    deadline = time.time() + seconds
-    while time.time() < deadline:
+    start_lag = steady_lag = 0.0
+    backlog = 0
+    while time.time() < until:
         await asyncio.sleep(0.5)
         media: Any = (await asyncio.to_thread(daemon.get, "/api/health"))["media"]
+        steady = time.time() >= steady_from
         for load in media.get("workers") or [media]:
-            lag = max(lag, float(load.get("tick_lag_ms", 0.0)))
+            lag = float(load.get("tick_lag_ms", 0.0))
+            if steady:
+                steady_lag = max(steady_lag, lag)
+            else:
+                start_lag = max(start_lag, lag)
             backlog = max(backlog, int(load.get("decode_backlog", 0)))
-    return lag, backlog
+    return start_lag, steady_lag, backlog
 
 
 async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any]:
@@ -230,7 +236,7 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
     await asyncio.sleep(max(0.0, start_at + 2.0 - time.time()))
     wall0 = time.time()
     cpu0 = {pid: cpu_seconds(pid) for pid in pids}
-    watch = asyncio.create_task(watch_load(daemon, pids, seconds + 1.5))
+    watch = asyncio.create_task(watch_load(daemon, start_at + 2.0, start_at + seconds + 1.0))
     await asyncio.sleep(seconds / 2)
     rss = sum(rss_mb(pid) for pid in pids)
     await asyncio.to_thread(sender.join)
@@ -238,7 +244,7 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
     await asyncio.sleep(1.0)  # let the jitter buffers release the last packets
     elapsed = time.time() - wall0
     cpu = {pid: (cpu_seconds(pid) - cpu0[pid]) / elapsed for pid in pids}
-    lag_ms, backlog = await watch
+    start_lag_ms, lag_ms, backlog = await watch
     drops = rcvbuf_errors() - drops0
     await end_calls(calls)
     await asyncio.sleep(2.0)
@@ -249,6 +255,7 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
             "packets_per_s": 2 * count * 50,
             "kernel_drops": drops,
             "max_tick_lag_ms": lag_ms,
+            "start_tick_lag_ms": start_lag_ms,
             "max_decode_backlog": backlog,
             "sip_cpu_pct": 100 * cpu[daemon.process.pid],
             "worker_cpu_pct": "/".join(f"{100 * cpu[p]:.0f}" for p in pids[1:]) or "-",

@@ -35,6 +35,9 @@ log = logging.getLogger("siprec.media")
 # threads would contend with its loop for the GIL (measured: 3x the CPU per packet).
 DECODE_LANES = 2
 WORKER_DECODE_LANES = 0
+SYNC_TICKS = max(1, round(SYNC_SECONDS / PROCESS_SECONDS))  # each file synced every 0.5 s
+FSYNC_SECONDS = 5.0
+FSYNC_TICKS = max(1, round(FSYNC_SECONDS / PROCESS_SECONDS))  # each file fsynced every 5 s
 
 Snapshot = dict[str, Any] | None
 # Called with a recording's directory once its session.json is on disk (started:
@@ -260,8 +263,14 @@ class LocalMedia:
 
     # ------------------------------------------------------------ the tick
     async def _media_tick(self) -> None:
-        """Feed every socket's batch to its recorder; sync the files twice a second."""
-        last_sync = time.time()
+        """Feed every socket's batch to its recorder; sync each file twice a second.
+
+        Syncing is spread over the ticks (a fifth of the recordings each 100 ms), and
+        ``fsync`` (only needed against an OS crash or power loss: after ``kill -9``
+        what was written is in the page cache) over ``FSYNC_SECONDS``, so the disk
+        never gets every file's writes and flushes in one burst that stalls the loop.
+        """
+        tick = 0
         due = self._loop.time()
         while True:
             due += PROCESS_SECONDS
@@ -274,18 +283,20 @@ class LocalMedia:
                 binding.rtp.process(now)
                 if binding.rtcp is not None:
                     binding.rtcp.process(now)
+            self._sync_files(tick)
             self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
-            if now - last_sync >= SYNC_SECONDS:
-                last_sync = now
-                self._sync_files()
+            tick += 1
 
-    def _sync_files(self) -> None:
+    def _sync_files(self, tick: int) -> None:
         recordings = list(self.recordings.values())
-        for recording in recordings:
+        share = SYNC_TICKS
+        for recording in recordings[tick % share :: share]:
             recording.sync()  # queued on its lane, behind its writes
-        self.lanes.flush()
         if self._fsync is None or self._fsync.done():
-            self._fsync = self._loop.run_in_executor(None, _fsync_all, recordings)
+            share = FSYNC_TICKS
+            chosen = recordings[tick % share :: share]
+            if chosen:
+                self._fsync = self._loop.run_in_executor(None, _fsync_all, chosen)
 
     def load(self) -> dict[str, float]:
         """Load signals: how late the tick runs and how far the lanes are behind."""
