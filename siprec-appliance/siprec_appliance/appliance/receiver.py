@@ -12,6 +12,10 @@ Two halves, so that the per-packet path stays as short as Python allows:
   ``JitterBuffer.push`` -> ``StreamTimeline.push_all``, then decode each payload
   type's packets in one batch (:mod:`siprec_appliance.codecs`) and write them at
   the timeline's sample offsets into an :class:`AudioSink`.
+  Runs of in-order G.711 packets (the common case) take the fast path instead,
+  :class:`~siprec_appliance.rtp.timeline.InOrderPath`: no packet or segment
+  object per packet, one table lookup and one write per run, the same state left
+  in the jitter buffer, stats and timeline; anything else goes the full way.
   A recorder outlives its ports: a re-INVITE may move the stream to a new port,
   and the same recorder (and file) continues there.
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -33,10 +37,13 @@ import pylibsrtp
 
 from siprec_appliance.appliance.lanes import INLINE, Lane
 from siprec_appliance.codecs import Decoder, decoder_for
+from siprec_appliance.codecs.g711 import G711Decoder
 from siprec_appliance.rtp import (
     CODEC_IMPAIRMENTS,
+    AudioRun,
     DtmfAggregator,
     DtmfEvent,
+    InOrderPath,
     JitterBuffer,
     Released,
     RtpError,
@@ -50,6 +57,7 @@ from siprec_appliance.rtp import (
     parse_compound,
     r_factor,
 )
+from siprec_appliance.rtp.timeline import PT_CN
 from siprec_appliance.sdp.answer import StreamPlan
 from siprec_appliance.sdp.crypto import SUITES, CryptoAttribute
 
@@ -62,12 +70,15 @@ JITTER_PACKETS = 32  # packets held behind a hole before it is declared lost
 JITTER_DELAY = 0.3  # seconds a hole may wait for a late packet
 SSRC_SILENCE = 1.0  # the locked SSRC must be silent this long before another is taken
 SSRC_PROBATION = 5  # packets a new SSRC must send before it is taken
+_NEVER = float("-inf")
+_clock = time.time
 
 Address = tuple[Any, ...]
 Arrival = tuple[bytes, Address, float]
-# A placed segment for the lane: (payload type, payload) of audio to decode, or
-# (-1, b"") for silence of the segment's length.
-Placed = tuple[int, bytes, Segment]
+# What the lane writes: (payload type, payload, sample offset, duration) of audio to
+# decode, or (-1, b"", offset, duration) for silence. One entry may be a whole run of
+# in-order packets (their payloads joined).
+Placed = tuple[int, bytes, int, int]
 
 # SDP crypto suite (RFC 4568 §6.2, RFC 7714 §14.2) -> libsrtp profile.
 SRTP_PROFILES = {
@@ -154,7 +165,9 @@ class StreamReceiver(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.batch.append((data, addr, time.time()))
+        # Per datagram, as uvloop calls it: time.time() is the cheapest clock call
+        # (about as cheap as monotonic, and on the Unix scale of RTCP SRs).
+        self.batch.append((data, addr, _clock()))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP port %d: %s", self.port, exc)
@@ -186,7 +199,14 @@ class StreamRecorder:
     (:func:`audio_format`): ``sample_rate``, ``channels`` and the RTP
     ``clock_rate`` of the timeline. A payload type whose decoder has another format
     (say G.722 next to PCMU) is received and counted as ``not_decoded``.
+
+    In-order G.711 packets take :class:`~siprec_appliance.rtp.timeline.InOrderPath`
+    (no per-packet objects, one decode and one write per run); set ``fast_path``
+    False (on the class or an instance) to send every packet the full way, which
+    gives the same files and stats.
     """
+
+    fast_path: bool = True
 
     def __init__(
         self,
@@ -240,6 +260,8 @@ class StreamRecorder:
         self._crypto: CryptoAttribute | None = None
         self._srtp: pylibsrtp.Session | None = None
         self._mki: tuple[int, int] | None = None
+        self._octet_decoders: dict[int, G711Decoder] = {}
+        self._quiet_from = _NEVER  # arrivals from here on are in no mute span
         self.set_plan(plan)
         self.timeline = StreamTimeline(
             self.clock_rate,
@@ -247,6 +269,7 @@ class StreamRecorder:
             event_types=self._event_types,
             packet_duration=self._duration,
         )
+        self._in_order = InOrderPath(self.jitter, self.timeline)
 
     # ------------------------------------------------------------ negotiation
     def set_plan(self, plan: StreamPlan) -> None:
@@ -281,6 +304,12 @@ class StreamRecorder:
             fields = codecs[pt][0].split("/")
             if len(fields) > 1 and fields[1].isdigit() and int(fields[1]) > 0:
                 self._event_rate = int(fields[1])
+        # The fast path's payload types: one octet, one clock unit, one sample.
+        self._octet_decoders = {
+            pt: decoder
+            for pt, decoder in decoders.items()
+            if isinstance(decoder, G711Decoder) and pt not in self._event_types and pt != PT_CN
+        }
 
     def _fits(self, decoder: Decoder) -> bool:
         """Whether the decoder's output goes into this stream's file and timeline."""
@@ -315,6 +344,8 @@ class StreamRecorder:
         elif muted and not self.muted:
             self._mute_spans.append([at, float("inf")])
         self.muted = muted
+        if self._mute_spans:  # _arrived_muted looks at these: no arrival after is in one
+            self._quiet_from = max(end for _, end in self._mute_spans[-4:])
 
     def _arrived_muted(self, arrival: float) -> bool:
         """Did this packet arrive during an operator's pause? Decided by arrival time,
@@ -324,42 +355,22 @@ class StreamRecorder:
 
     # ---------------------------------------------------------------- packets
     def process(self, batch: Iterable[Arrival], now: float) -> None:
-        """Everything one socket received since the last call, then jitter timeouts."""
-        segments: list[Segment] = []
-        jitter_push = self.jitter.push
-        for raw, addr, arrival in batch:
+        """Everything one socket received since the last call, then jitter timeouts.
+
+        In-order packets go through :meth:`_take_in_order` in runs; the first
+        packet of anything else goes the full way (:meth:`_receive`), then the
+        fast path is tried again.
+        """
+        segments: list[Segment | AudioRun] = []
+        items = iter(batch) if self._srtp is None else self._unprotected(batch)
+        item = self._take_in_order(items, segments)
+        while item is not None:
+            raw, addr, arrival = item
             if is_rtcp(raw):  # RFC 5761 §4: RTCP multiplexed on the RTP port
                 self._rtcp(raw, addr)
-                continue
-            # RFC 3711 §3.3: authenticate and decrypt first; nothing unauthenticated
-            # may latch the source, lock the SSRC or reach the jitter buffer.
-            data = raw if self._srtp is None else self._unprotect(raw, rtcp=False)
-            if data is None:
-                continue
-            try:
-                packet = RtpPacket.parse(data)
-            except RtpError:
-                self.counters["malformed"] += 1
-                continue
-            if self.source is None:
-                self.source = addr  # latch on the first valid packet
-            elif addr != self.source:
-                self.counters["foreign_source"] += 1
-                continue
-            if packet.ssrc == self._ssrc:  # the locked SSRC: what _admit would do
-                self._ssrc_seen = arrival
-                if self._candidate:
-                    self._candidate = []
-                if self._mute_spans and self._arrived_muted(arrival):
-                    self._muted_seqs.add(packet.sequence_number)
-                released = jitter_push(packet, arrival)
-                if released:
-                    self._place(released, arrival, segments)
-                continue
-            for accepted, at in self._admit(packet, arrival):
-                if self._mute_spans and self._arrived_muted(at):
-                    self._muted_seqs.add(accepted.sequence_number)
-                self._place(jitter_push(accepted, at), at, segments)
+            else:
+                self._receive(raw, addr, arrival, segments)
+            item = self._take_in_order(items, segments)
         timed_out = self.jitter.poll(now)
         if timed_out:
             self._place(timed_out, now, segments)
@@ -368,13 +379,84 @@ class StreamRecorder:
         if self._muted_seqs and not self.muted and now - self._unmuted_at > 2 * JITTER_DELAY:
             self._muted_seqs.clear()  # whatever the buffer held from the pause is out
 
+    def _unprotected(self, batch: Iterable[Arrival]) -> Iterator[Arrival]:
+        """RFC 3711 §3.3: authenticate and decrypt first; nothing unauthenticated may
+        latch the source, lock the SSRC or reach the jitter buffer. RTCP comes out
+        as it is (:meth:`_rtcp` unprotects it), in its place in the batch."""
+        for raw, addr, arrival in batch:
+            if is_rtcp(raw):
+                yield raw, addr, arrival
+                continue
+            data = self._unprotect(raw, rtcp=False)
+            if data is not None:
+                yield data, addr, arrival
+
+    def _take_in_order(
+        self, items: Iterator[Arrival], segments: list[Segment | AudioRun]
+    ) -> Arrival | None:
+        """Let the fast path take what is in order; the next item for the full path.
+
+        Here the recorder's own policies must be quiet: the source latched, the SSRC
+        locked with no candidate on probation, not muted and nothing from a muted
+        span still in the jitter buffer. Arrivals before the end of the last mute
+        spans are left to the full path (which decides them by :meth:`_arrived_muted`).
+        """
+        ssrc = self._ssrc
+        if (
+            ssrc is None
+            or self.source is None
+            or self.muted
+            or self._muted_seqs
+            or self._candidate
+            or not self._octet_decoders
+            or not self.fast_path
+        ):
+            return next(items, None)
+        run, left = self._in_order.take(
+            items, self.source, ssrc, self._quiet_from, self._octet_decoders
+        )
+        if run is not None:
+            segments.append(run)
+            self._ssrc_seen = self._in_order.last_arrival
+        return left
+
+    def _receive(
+        self, data: bytes, addr: Address, arrival: float, segments: list[Segment | AudioRun]
+    ) -> None:
+        """The full path of one (unprotected) RTP packet."""
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            self.counters["malformed"] += 1
+            return
+        if self.source is None:
+            self.source = addr  # latch on the first valid packet
+        elif addr != self.source:
+            self.counters["foreign_source"] += 1
+            return
+        jitter_push = self.jitter.push
+        if packet.ssrc == self._ssrc:  # the locked SSRC: what _admit would do
+            self._ssrc_seen = arrival
+            if self._candidate:
+                self._candidate = []
+            if self._mute_spans and self._arrived_muted(arrival):
+                self._muted_seqs.add(packet.sequence_number)
+            released = jitter_push(packet, arrival)
+            if released:
+                self._place(released, arrival, segments)
+            return
+        for accepted, at in self._admit(packet, arrival):
+            if self._mute_spans and self._arrived_muted(at):
+                self._muted_seqs.add(accepted.sequence_number)
+            self._place(jitter_push(accepted, at), at, segments)
+
     def receive_rtcp(self, batch: Iterable[Arrival]) -> None:
         for data, addr, _ in batch:
             self._rtcp(data, addr)
 
     def finish(self) -> None:
         """End of the session: release what the jitter buffer holds, close DTMF."""
-        segments: list[Segment] = []
+        segments: list[Segment | AudioRun] = []
         self._place(self.jitter.flush(), time.time(), segments)
         if segments and self.sink is not None:
             self._write(segments, self.sink)
@@ -483,7 +565,9 @@ class StreamRecorder:
             return round(self.clock_rate * PTIME)
         return frames * self.clock_rate // self.sample_rate
 
-    def _place(self, released: list[Released], at: float, segments: list[Segment]) -> None:
+    def _place(
+        self, released: list[Released], at: float, segments: list[Segment | AudioRun]
+    ) -> None:
         """Released packets and gaps (released at ``at``) to the timeline's segments."""
         event_types = self._event_types
         push = self.timeline.push
@@ -497,25 +581,42 @@ class StreamRecorder:
                 self._telephone_event(item)
             segments += push(item, at)
 
-    def _write(self, segments: list[Segment], sink: AudioSink) -> None:
+    def _write(self, segments: list[Segment | AudioRun], sink: AudioSink) -> None:
         """Decide on the loop what each segment is; decode and write on the lane.
 
         A segment becomes audio when its payload type has a decoder and it did not
         arrive during an operator's pause; anything else (loss, DTX silence, muted
         or undecodable packets) is silence of its exact length. Which it is depends
         on state the loop changes (mute spans, the codec map), so it is settled
-        here; the job gets the decoders of this moment.
+        here; the job gets the decoders of this moment. An :class:`AudioRun` is
+        audio already: the fast path only takes decodable packets while not muted.
         """
         decoders = self.decoders
+        run = segments[0]
+        if len(segments) == 1 and isinstance(run, AudioRun):
+            # The common case: one in-order G.711 run, exact, one lookup and one write.
+            decoder = self._octet_decoders[run.payload_type]
+            offset, payload = run.sample_offset, run.payload
+            if self.lane is INLINE:
+                sink.write_at(offset, decoder.samples(payload))
+            else:
+                self.lane.run(lambda: sink.write_at(offset, decoder.samples(payload)))
+            return
         placed: list[Placed] = []
         for segment in segments:
+            if isinstance(segment, AudioRun):
+                placed.append(
+                    (segment.payload_type, segment.payload, segment.sample_offset, segment.duration)
+                )
+                continue
             packet = segment.packet
+            offset, duration = segment.sample_offset, segment.duration
             if segment.kind == "audio" and packet is not None and not self._is_muted(packet):
                 if packet.payload_type in decoders:
-                    placed.append((packet.payload_type, packet.payload, segment))
+                    placed.append((packet.payload_type, packet.payload, offset, duration))
                     continue
                 self._not_decoded(packet.payload_type)
-            placed.append((-1, b"", segment))
+            placed.append((-1, b"", offset, duration))
         self.lane.run(lambda: self._decode_and_write(placed, decoders, sink))
 
     def _decode_and_write(
@@ -532,8 +633,7 @@ class StreamRecorder:
         channels = self.channels
         run: list[npt.NDArray[np.int16]] = []  # exact packets not yet written
         run_offset = run_end = -1
-        for (_, _, segment), piece in zip(placed, pieces, strict=True):
-            offset, duration = segment.sample_offset, segment.duration
+        for (_, _, offset, duration), piece in zip(placed, pieces, strict=True):
             if piece is not None and len(piece) == duration * channels:
                 if offset == run_end:
                     run.append(piece)
@@ -555,12 +655,22 @@ class StreamRecorder:
         """Each audio segment's samples (interleaved), None for silence."""
         pieces: list[npt.NDArray[np.int16] | None] = [None] * len(placed)
         by_type: dict[int, list[int]] = {}
-        for n, (payload_type, _, _) in enumerate(placed):
-            if payload_type >= 0:
-                by_type.setdefault(payload_type, []).append(n)
+        for n, entry in enumerate(placed):
+            if entry[0] >= 0:
+                by_type.setdefault(entry[0], []).append(n)
         for payload_type, indexes in by_type.items():
             payloads = [placed[n][1] for n in indexes]
-            decoded = decoders[payload_type].decode(payloads)
+            decoder = decoders[payload_type]
+            if isinstance(decoder, G711Decoder):
+                # Stateless, one sample per octet: one table lookup, sliced in Python.
+                samples = decoder.samples(payloads[0] if len(payloads) == 1 else b"".join(payloads))
+                start = 0
+                for n, payload in zip(indexes, payloads, strict=True):
+                    end = start + len(payload)
+                    pieces[n] = samples if len(indexes) == 1 else samples[start:end]
+                    start = end
+                continue
+            decoded = decoder.decode(payloads)
             self.counters["corrupt_payloads"] += decoded.corrupt
             samples, step = decoded.samples, decoded.channels
             offsets = decoded.offsets.tolist()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from siprec_appliance.codecs.base import Decoded, DecoderBase, Samples
 from siprec_appliance.rtp.g711 import G711_TABLES, decode_batch
 
@@ -23,6 +25,11 @@ class G711Decoder(DecoderBase):
     def decode(self, payloads: Sequence[bytes]) -> Decoded:
         samples, offsets = decode_batch(self._table, payloads)
         return Decoded(samples, offsets)
+
+    def samples(self, payload: bytes) -> Samples:
+        """Decode one payload, or several joined: G.711 keeps no state between octets,
+        so this is what :meth:`decode` gives for them, without the offsets."""
+        return self._table.take(np.frombuffer(payload, dtype=np.uint8))
 
     def duration(self, payload: bytes) -> int:
         return len(payload)

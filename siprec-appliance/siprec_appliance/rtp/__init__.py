@@ -4,6 +4,7 @@ Pure code: no asyncio, sockets, files or clock; arrival times come in as ``now``
 Per packet, the receive path calls ``RtpPacket.parse`` (or ``parse_compound`` when
 ``is_rtcp``), ``JitterBuffer.push`` (which also feeds its ``StreamStats``) and
 ``StreamTimeline.push_all``; decoding runs per batch of released packets.
+``InOrderPath`` takes runs of in-order G.711 packets past all three at once.
 """
 
 from __future__ import annotations
@@ -37,17 +38,25 @@ from siprec_appliance.rtp.rtcp import (
     serialize_compound,
 )
 from siprec_appliance.rtp.stats import CODEC_IMPAIRMENTS, StreamStats, mos_from_r, r_factor
-from siprec_appliance.rtp.timeline import Segment, SegmentKind, StreamTimeline
+from siprec_appliance.rtp.timeline import (
+    AudioRun,
+    InOrderPath,
+    Segment,
+    SegmentKind,
+    StreamTimeline,
+)
 
 __all__ = [
     "ALAW_TABLE",
     "CODEC_IMPAIRMENTS",
     "G711_TABLES",
     "ULAW_TABLE",
+    "AudioRun",
     "Bye",
     "DtmfAggregator",
     "DtmfEvent",
     "Gap",
+    "InOrderPath",
     "JitterBuffer",
     "RawRtcp",
     "ReceiverReport",

@@ -24,6 +24,10 @@ clock; they differ for G.722, RFC 3551 §4.5.2: clock 8000, audio 16000):
   timestamp is the start of an event, not of audio. Route them to a
   :class:`~siprec_appliance.rtp.dtmf.DtmfAggregator` as well.
 
+:class:`InOrderPath` is a fast path past a jitter buffer, its stats and a timeline
+for runs of in-order G.711 packets: the same state and placement, one
+:class:`AudioRun` per run instead of a packet and a segment per packet.
+
 Wall clock: :meth:`StreamTimeline.map_rtp_to_wall` uses the latest RTCP SR of the
 current SSRC (the sender's NTP clock, as Unix time) and falls back to
 :meth:`StreamTimeline.map_rtp_to_arrival` (the ``now`` of the sub-timeline's first
@@ -34,16 +38,18 @@ segments, or ``origin_arrival`` when either has no SR.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+import struct
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, NamedTuple, TypeVar
 
 from siprec_appliance.errors import LocalProtocolError
-from siprec_appliance.rtp.jitter import Gap, Released
+from siprec_appliance.rtp.jitter import _RING, Gap, JitterBuffer, Released
 from siprec_appliance.rtp.packet import RtpPacket
 from siprec_appliance.rtp.rtcp import SenderReport
+from siprec_appliance.rtp.stats import MAX_DROPOUT
 
-__all__ = ["Segment", "SegmentKind", "StreamTimeline"]
+__all__ = ["AudioRun", "InOrderPath", "Segment", "SegmentKind", "StreamTimeline"]
 
 SegmentKind = Literal["audio", "silence", "loss"]
 
@@ -271,3 +277,205 @@ class StreamTimeline:
         if offset > loss_end:
             out.append(Segment(loss_end, "silence", offset - loss_end, self._cn))
         self._end = offset
+
+
+# --------------------------------------------------------------------------------
+# The in-order fast path: the common packet without per-packet objects.
+#
+# Almost every packet of a call is the next one: the locked SSRC, the next sequence
+# number, a timestamp that continues the timeline exactly, the payload type of the
+# packet before, no marker, a plain 12-byte header, nothing held in the jitter
+# buffer. For such a packet JitterBuffer.push, StreamStats.on_packet and
+# StreamTimeline.push each take their own fast branch, and what they do is a handful
+# of integer updates. InOrderPath does exactly those updates for a run of such
+# packets, reading the header with one struct.unpack_from and joining the payloads,
+# with no RtpPacket, Segment or released list per packet; the run comes back as one
+# AudioRun (one decode, one write).
+#
+# State stays in the three objects: InOrderPath.take reads what it needs from them
+# when it starts ("arming": every condition under which their fast branches would
+# run) and, before it returns, writes back exactly the state their fast branches
+# would have left after the same packets. So the full path can take over at any
+# packet, and nothing is cached between calls. The first packet that is not in
+# order (gap, reorder, duplicate, other SSRC or source, marker, timestamp jump, CN,
+# telephone-event, CSRC/extension/padding, RTCP, sequence number wrap, an arrival
+# the caller wants checked) is handed back untouched, for the full path.
+#
+# Only payload types whose packets last one RTP clock unit and one output sample
+# per payload octet qualify (G.711, RFC 3551 §4.5.14), and only while the
+# timeline's sample rate is its clock rate: a packet's length is len(payload).
+
+_HEADER = struct.Struct("!BBHII")  # RFC 3550 §5.1 fixed header
+_PLAIN = 0x80  # V=2, no padding, no extension, no CSRC
+_TS_MASK = _TS_MOD - 1
+_TS_HALF = _TS_MOD // 2
+
+Item = TypeVar("Item", bound=tuple[bytes, object, float])
+
+
+class AudioRun(NamedTuple):
+    """Packets of one payload type placed back to back from ``sample_offset``.
+
+    ``payload`` is their payloads joined (one octet per sample), ``duration`` the
+    output samples they fill (``len(payload)``), ``packets`` how many there were.
+    """
+
+    payload_type: int
+    sample_offset: int
+    payload: bytes
+    duration: int
+    packets: int
+
+
+class InOrderPath:
+    """Consumes in-order packets on behalf of a jitter buffer, its stats and a timeline."""
+
+    def __init__(self, jitter: JitterBuffer, timeline: StreamTimeline) -> None:
+        self.jitter = jitter
+        self.stats = jitter.stats
+        self.timeline = timeline
+        self.last_arrival = 0.0  # arrival of the last packet taken
+
+    def take(
+        self,
+        items: Iterator[Item],
+        source: object,
+        ssrc: int,
+        quiet_from: float,
+        payload_types: Collection[int],
+    ) -> tuple[AudioRun | None, Item | None]:
+        """Take packets from ``items`` while they are in order. Returns their run
+        (None when none was taken) and the first item not taken (for the full path;
+        None when ``items`` ran out).
+
+        ``source`` is the latched source address and ``ssrc`` the locked SSRC (the
+        recorder's policies); packets that arrived before ``quiet_from`` (a muted
+        span may cover them) are left to the full path.
+        """
+        armed = self._arm(ssrc, payload_types)
+        if armed is None:
+            return None, next(items, None)
+        payload_type, expected_seq, offset, expected_ext, delta = armed
+        base = expected_ext - offset  # extended timestamp of output sample 0
+        stats = self.stats
+        clock = stats.clock_rate
+        jitter = stats.jitter
+        last_arrival = stats._last_arrival
+        assert last_arrival is not None  # checked by _arm
+        mask = _TS_MASK
+        expected_ts = expected_ext & mask
+        unpack = _HEADER.unpack_from
+        plain = _PLAIN  # V=2, no padding, extension or CSRC; and no marker below
+        payloads: list[bytes] = []
+        append = payloads.append
+        left: Item | None = None
+        for item in items:
+            raw, addr, arrival = item
+            size = len(raw) - 12  # the payload; an empty one goes the full way
+            if (
+                size > 0
+                and addr == source
+                and arrival >= quiet_from
+                and unpack(raw) == (plain, payload_type, expected_seq, expected_ts, ssrc)
+            ):
+                append(raw[12:])
+                # RFC 3550 §A.8: D(i-1,i) = (Ri - Ri-1) - (Si - Si-1), J += (|D| - J)/16,
+                # as StreamStats.on_packet computes it (same operations, same order).
+                d = (arrival - last_arrival) * clock - delta
+                jitter += (abs(d) - jitter) / 16.0
+                last_arrival = arrival
+                delta = size  # Si+1 - Si: one clock unit per octet
+                expected_seq += 1  # never wraps here: seq 0 after 65535 goes the full way
+                expected_ext += size
+                expected_ts = expected_ext & mask
+                continue
+            left = item
+            break
+        if not payloads:
+            return None, left
+        stats.jitter = jitter
+        self.last_arrival = last_arrival
+        return self._commit(payload_type, offset, base, payloads), left
+
+    def _arm(
+        self, ssrc: int, payload_types: Collection[int]
+    ) -> tuple[int, int, int, int, int] | None:
+        """``(payload type, next seq, sample offset, next extended ts, ts delta for
+        the stats)`` when the next in-order packet would take the fast branch of
+        the jitter buffer, the stats and the timeline; None otherwise."""
+        jitter, stats, timeline = self.jitter, self.stats, self.timeline
+        payload_type = jitter._last_pt
+        if (
+            jitter._ssrc != ssrc
+            or jitter._pending
+            or payload_type not in payload_types
+            or jitter._next < jitter._highest
+            or jitter._last_ext != jitter._next - 1
+        ):
+            return None
+        expected_seq = jitter._next & 0xFFFF
+        if (
+            stats._ssrc != ssrc
+            or stats._last_arrival is None
+            or not 0 < expected_seq - stats._max_seq < MAX_DROPOUT
+        ):
+            return None
+        if (
+            timeline._ssrc != ssrc
+            or timeline._expected_seq != expected_seq
+            or timeline._gap is not None
+            or timeline._cn is not None
+            or timeline._packet_duration is None
+            or timeline.sample_rate != timeline.clock_rate
+            or payload_type in timeline._event_types
+            or payload_type in timeline._cn_types
+        ):
+            return None
+        # The next packet must land where the timeline ends: offset == end, so its
+        # extended timestamp is base_ext + (end - base_offset) (sample rate = clock).
+        offset = timeline._end
+        expected_ext = timeline._base_ext + offset - timeline._base_offset
+        if not 0 <= expected_ext - timeline._last_ext < _TS_HALF:
+            return None
+        delta = ((expected_ext - stats._last_ts + _TS_HALF) & _TS_MASK) - _TS_HALF
+        return payload_type, expected_seq, offset, expected_ext, delta
+
+    def _commit(self, payload_type: int, offset: int, base: int, payloads: list[bytes]) -> AudioRun:
+        """Leave the state the fast branches would have left after ``payloads``,
+        placed from ``offset``; ``base`` is extended timestamp minus offset."""
+        jitter, stats, timeline = self.jitter, self.stats, self.timeline
+        count = len(payloads)
+        payload = b"".join(payloads)
+        end = offset + len(payload)
+        last_ext = base + end - len(payloads[-1])
+        last_ts = last_ext & _TS_MASK
+        last_seq = (timeline._expected_seq + count - 1) & 0xFFFF
+        # StreamStats.on_packet, fast branch (RFC 3550 §A.1: same run, ahead, no wrap).
+        stats._max_seq = last_seq
+        stats.received += count
+        stats._run_received += count
+        stats._last_arrival = self.last_arrival
+        stats._last_ts = last_ts
+        # JitterBuffer.push, fast branch, and _release: the packet interval is learned
+        # from consecutive packets of one payload type without a marker.
+        if count > 1:
+            jitter._step = len(payloads[-2])
+        else:
+            step = (last_ext - jitter._last_ts) & _TS_MASK
+            if 0 < step < _TS_HALF:
+                jitter._step = step
+        start = jitter._next
+        last = start + count - 1
+        ring = jitter._released
+        for ext in range(max(start, last + 1 - _RING), last + 1):
+            ring[ext % _RING] = ext  # released: a copy arriving later is a duplicate
+        jitter._bad = None
+        jitter._highest = last
+        jitter._next = last + 1
+        jitter._last_ext = last
+        jitter._last_ts = last_ts
+        # StreamTimeline.push, fast branch, and _place at offset == end (no filler).
+        timeline._expected_seq = (last_seq + 1) & 0xFFFF
+        timeline._last_ext = last_ext
+        timeline._end = end
+        return AudioRun(payload_type, offset, payload, end - offset, count)
