@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -200,15 +201,19 @@ def media_pids(daemon: Daemon) -> list[int]:
     return [daemon.process.pid] + [int(w["pid"]) for w in media.get("workers", [])]
 
 
-async def watch_load(daemon: Daemon, steady_from: float, until: float) -> tuple[float, float, int]:
-    """The worst media tick lag (ms) before ``steady_from`` (the first seconds, while
-    the workers still create the calls' files) and after it, and the decode backlog.
+async def watch_load(daemon: Daemon, steady_from: float, until: float) -> dict[str, Any]:
+    """Media load while the RTP flows, from ``/api/health`` every 0.5 s (each worker
+    reports its worst tick of the last second): the worst tick lag before
+    ``steady_from`` (the first seconds, while the workers still create the calls'
+    files), the steady state's median and worst tick lag and worst tick work time
+    (ms), and the decode backlog.
 
-    A tick that starts late means packets wait in the kernel (and are stamped late):
-    a level where the steady-state lag exceeds one tick (100 ms) is not clean,
-    whatever the files say.
+    A tick that starts late means packets wait in the kernel: a level where the
+    steady-state lag exceeds one tick (100 ms) is not clean, whatever the files say.
     """
-    start_lag = steady_lag = 0.0
+    start_lag = 0.0
+    lags: list[float] = []
+    work = 0.0
     backlog = 0
     while time.time() < until:
         await asyncio.sleep(0.5)
@@ -217,11 +222,18 @@ async def watch_load(daemon: Daemon, steady_from: float, until: float) -> tuple[
         for load in media.get("workers") or [media]:
             lag = float(load.get("tick_lag_ms", 0.0))
             if steady:
-                steady_lag = max(steady_lag, lag)
+                lags.append(lag)
+                work = max(work, float(load.get("tick_work_ms", 0.0)))
             else:
                 start_lag = max(start_lag, lag)
             backlog = max(backlog, int(load.get("decode_backlog", 0)))
-    return start_lag, steady_lag, backlog
+    return {
+        "max_tick_lag_ms": max(lags, default=0.0),
+        "median_tick_lag_ms": statistics.median(lags) if lags else 0.0,
+        "max_tick_work_ms": work,
+        "start_tick_lag_ms": start_lag,
+        "max_decode_backlog": backlog,
+    }
 
 
 async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any]:
@@ -231,12 +243,12 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
     drops0 = rcvbuf_errors()
     start_at = time.time() + 0.5
     sender = start_sender(targets, seconds, start_at)
+    watch = asyncio.create_task(watch_load(daemon, start_at + 2.0, start_at + seconds + 1.0))
     # CPU of the steady state: from 2 s into the RTP (the session starts' file
     # creation is done) to 1 s before its end.
     await asyncio.sleep(max(0.0, start_at + 2.0 - time.time()))
     wall0 = time.time()
     cpu0 = {pid: cpu_seconds(pid) for pid in pids}
-    watch = asyncio.create_task(watch_load(daemon, start_at + 2.0, start_at + seconds + 1.0))
     await asyncio.sleep(seconds / 2)
     rss = sum(rss_mb(pid) for pid in pids)
     await asyncio.to_thread(sender.join)
@@ -244,7 +256,7 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
     await asyncio.sleep(1.0)  # let the jitter buffers release the last packets
     elapsed = time.time() - wall0
     cpu = {pid: (cpu_seconds(pid) - cpu0[pid]) / elapsed for pid in pids}
-    start_lag_ms, lag_ms, backlog = await watch
+    load = await watch
     drops = rcvbuf_errors() - drops0
     await end_calls(calls)
     await asyncio.sleep(2.0)
@@ -254,9 +266,7 @@ async def run_level(daemon: Daemon, count: int, seconds: float) -> dict[str, Any
             "calls": count,
             "packets_per_s": 2 * count * 50,
             "kernel_drops": drops,
-            "max_tick_lag_ms": lag_ms,
-            "start_tick_lag_ms": start_lag_ms,
-            "max_decode_backlog": backlog,
+            **load,
             "sip_cpu_pct": 100 * cpu[daemon.process.pid],
             "worker_cpu_pct": "/".join(f"{100 * cpu[p]:.0f}" for p in pids[1:]) or "-",
             "total_cpu_pct": 100 * sum(cpu.values()),
@@ -312,6 +322,9 @@ def main() -> int:
                 clean = count
         finally:
             print(f"# daemon exit code {daemon.stop(60)}")
+            warnings = [line for line in daemon.log().splitlines() if "WARNING" in line]
+            for line in warnings[-20:]:  # why calls were refused or late, if they were
+                print(f"# log: {line[:300]}")
     print(f"largest clean N: {clean}")
     return 0
 

@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger("siprec.workers")
 
 MAX_MESSAGE = 4 << 20  # bytes; also the sockets' buffer sizes
 MAX_FDS = 16  # descriptors one message may carry
+BURST_SECONDS = 0.005  # longest run of messages handled before the loop gets a turn
 
 Message = tuple[Any, ...]
 OnMessage = Callable[[Message, list[int]], None]
@@ -116,7 +118,13 @@ class Channel:
             self._loop.remove_writer(self._sock.fileno())
 
     def _readable(self) -> None:
-        for _ in range(256):  # a bounded burst, then let the loop breathe
+        # A burst bounded in time, then back to the loop (the socket stays readable,
+        # so we are called again): a flood of call set-ups must not delay the media
+        # tick behind it by more than a few milliseconds.
+        deadline = time.monotonic() + BURST_SECONDS
+        for _ in range(256):
+            if time.monotonic() > deadline:
+                return
             try:
                 data, ancillary, _, _ = self._sock.recvmsg(
                     MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * 4)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ WORKER_DECODE_LANES = 0
 SYNC_TICKS = max(1, round(SYNC_SECONDS / PROCESS_SECONDS))  # each file synced every 0.5 s
 FSYNC_SECONDS = 5.0
 FSYNC_TICKS = max(1, round(FSYNC_SECONDS / PROCESS_SECONDS))  # each file fsynced every 5 s
+LOAD_WINDOW_TICKS = max(1, round(1.0 / PROCESS_SECONDS))  # load() looks back one second
 
 Snapshot = dict[str, Any] | None
 # Called with a recording's directory once its session.json is on disk (started:
@@ -129,6 +131,10 @@ class LocalMedia:
         self._fsync: asyncio.Future[None] | None = None
         self._tick: asyncio.Task[None] | None = None
         self.tick_lag = 0.0  # seconds the last media tick started late (a load signal)
+        # The last second of ticks: how late each started and how long its work took
+        # (load() reports the worst, so a spike between two reports is not missed).
+        self._lags: deque[float] = deque(maxlen=LOAD_WINDOW_TICKS)
+        self._work: deque[float] = deque(maxlen=LOAD_WINDOW_TICKS)
 
     def start_tick(self) -> None:
         self._tick = self._loop.create_task(self._media_tick())
@@ -278,6 +284,8 @@ class LocalMedia:
             self.tick_lag = max(0.0, self._loop.time() - due)
             if self.tick_lag > PROCESS_SECONDS:
                 due = self._loop.time()  # behind: don't try to catch up with a burst
+            self._lags.append(self.tick_lag)
+            started = time.perf_counter()
             now = time.time()
             for binding in list(self.sockets.bindings.values()):
                 binding.rtp.process(now)
@@ -285,6 +293,7 @@ class LocalMedia:
                     binding.rtcp.process(now)
             self._sync_files(tick)
             self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
+            self._work.append(time.perf_counter() - started)
             tick += 1
 
     def _sync_files(self, tick: int) -> None:
@@ -299,10 +308,12 @@ class LocalMedia:
                 self._fsync = self._loop.run_in_executor(None, _fsync_all, chosen)
 
     def load(self) -> dict[str, float]:
-        """Load signals: how late the tick runs and how far the lanes are behind."""
+        """Load signals over the last second: how late the ticks started (worst), how
+        long their work took (worst), and how far the lanes are behind."""
         return {
             "recordings": len(self.recordings),
-            "tick_lag_ms": round(self.tick_lag * 1000, 1),
+            "tick_lag_ms": round(max(self._lags, default=0.0) * 1000, 1),
+            "tick_work_ms": round(max(self._work, default=0.0) * 1000, 1),
             "decode_backlog": self.lanes.backlog,
         }
 
