@@ -135,6 +135,9 @@ class LocalMedia:
         # (load() reports the worst, so a spike between two reports is not missed).
         self._lags: deque[float] = deque(maxlen=LOAD_WINDOW_TICKS)
         self._work: deque[float] = deque(maxlen=LOAD_WINDOW_TICKS)
+        self._cpu: deque[float] = deque(maxlen=LOAD_WINDOW_TICKS)  # CPU time of that work
+        self.datagrams = 0  # RTP datagrams (RTP ports) the ticks have processed, in all
+        self.datagrams_at = 0.0  # Unix time of the tick that last counted them
 
     def start_tick(self) -> None:
         self._tick = self._loop.create_task(self._media_tick())
@@ -285,15 +288,20 @@ class LocalMedia:
             if self.tick_lag > PROCESS_SECONDS:
                 due = self._loop.time()  # behind: don't try to catch up with a burst
             self._lags.append(self.tick_lag)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             now = time.time()
+            datagrams = 0
             for binding in list(self.sockets.bindings.values()):
+                datagrams += len(binding.rtp.batch)
                 binding.rtp.process(now)
                 if binding.rtcp is not None:
                     binding.rtcp.process(now)
+            self.datagrams += datagrams  # RTP only: RTCP is not what falls behind
+            self.datagrams_at = now
             self._sync_files(tick)
             self.lanes.flush()  # this tick's decode/write jobs, one batch per lane
             self._work.append(time.perf_counter() - started)
+            self._cpu.append(time.thread_time() - started_cpu)
             tick += 1
 
     def _sync_files(self, tick: int) -> None:
@@ -309,12 +317,20 @@ class LocalMedia:
 
     def load(self) -> dict[str, float]:
         """Load signals over the last second: how late the ticks started (worst), how
-        long their work took (worst), and how far the lanes are behind."""
+        long their work took (worst, wall and CPU time), and how far the lanes are
+        behind."""
         return {
             "recordings": len(self.recordings),
             "tick_lag_ms": round(max(self._lags, default=0.0) * 1000, 1),
             "tick_work_ms": round(max(self._work, default=0.0) * 1000, 1),
+            # CPU of the longest tick's work: much less than its wall time means the
+            # worker waited for a core (the machine is short of CPU), not for its work.
+            "tick_cpu_ms": round(self._cpu[self._work.index(max(self._work))] * 1000, 1)
+            if self._work
+            else 0.0,
             "decode_backlog": self.lanes.backlog,
+            "datagrams": self.datagrams,
+            "datagrams_at": self.datagrams_at,
         }
 
 
