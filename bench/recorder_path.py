@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from siprec_appliance.appliance.receiver import StreamReceiver, StreamRecorder
 from siprec_appliance.appliance.recording import WavWriter
 from siprec_appliance.sdp.answer import StreamPlan
-from siprec_appliance.sdp.crypto import SUITES, CryptoAttribute, KeyParam
+from siprec_appliance.sdp.crypto import SUITES
+from support.plans import g711_plan
 from support.rtp_sender import SrtpSender, rtp_packet
 
 SRC = ("192.0.2.1", 4000)
@@ -44,24 +45,9 @@ SUITE = "AES_CM_128_HMAC_SHA1_80"
 
 
 def plan(*, srtp: bool = False) -> StreamPlan:
-    """PCMU, PCMA and telephone-event, as a typical SRC offers."""
+    """PCMU, PCMA and telephone-event, as a typical SRC offers (RTCP on its own port)."""
     key = bytes([0x33]) * SUITES[SUITE].master_length
-    return StreamPlan(
-        index=0,
-        media="audio",
-        proto="RTP/SAVP" if srtp else "RTP/AVP",
-        accepted=True,
-        refuse_reason=None,
-        label="1",
-        offered_direction="sendonly",
-        answer_direction="recvonly",
-        payload_types=(0, 8, 101),
-        codecs=("PCMU/8000", "PCMA/8000", "telephone-event/8000"),
-        rtcp_mux=False,
-        rtcp_attribute=False,
-        offered_formats=("0", "8", "101"),
-        crypto=CryptoAttribute(1, SUITE, (KeyParam(key, None, None),)) if srtp else None,
-    )
+    return g711_plan(srtp_key=key if srtp else None, rtcp_mux=False)
 
 
 def in_order() -> list[bytes]:

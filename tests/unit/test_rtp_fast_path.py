@@ -38,7 +38,8 @@ from siprec_appliance.rtp import (
     StreamTimeline,
 )
 from siprec_appliance.sdp.answer import StreamPlan
-from siprec_appliance.sdp.crypto import SUITES, CryptoAttribute, KeyParam
+from siprec_appliance.sdp.crypto import SUITES
+from support.plans import g711_plan
 from support.rtp_sender import SrtpSender, tamper
 
 SRC = ("192.0.2.1", 4000)
@@ -81,22 +82,7 @@ EVENTS = {
 
 
 def plan(*, srtp: bool = False) -> StreamPlan:
-    return StreamPlan(
-        index=0,
-        media="audio",
-        proto="RTP/SAVP" if srtp else "RTP/AVP",
-        accepted=True,
-        refuse_reason=None,
-        label="1",
-        offered_direction="sendonly",
-        answer_direction="recvonly",
-        payload_types=(0, 8, 101),
-        codecs=("PCMU/8000", "PCMA/8000", "telephone-event/8000"),
-        rtcp_mux=True,
-        rtcp_attribute=False,
-        offered_formats=("0", "8", "101"),
-        crypto=CryptoAttribute(1, SUITE, (KeyParam(KEY, None, None),)) if srtp else None,
-    )
+    return g711_plan(srtp_key=KEY if srtp else None)
 
 
 def rtp(
