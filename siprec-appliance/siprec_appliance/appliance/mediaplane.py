@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from siprec_appliance.appliance.durable import flush_filesystems, syncfs_available
 from siprec_appliance.appliance.lanes import Lanes
 from siprec_appliance.appliance.media import PortSockets
 from siprec_appliance.appliance.receiver import PROCESS_SECONDS
@@ -128,7 +129,7 @@ class LocalMedia:
         self.recordings: dict[str, SessionRecording] = {}
         self.lanes = Lanes(lanes)
         self._closing: set[asyncio.Task[None]] = set()
-        self._fsync: asyncio.Future[None] | None = None
+        self._fsync: asyncio.Future[object] | None = None
         self._tick: asyncio.Task[None] | None = None
         self.tick_lag = 0.0  # seconds the last media tick started late (a load signal)
         # The last second of ticks: how late each started and how long its work took
@@ -309,11 +310,17 @@ class LocalMedia:
         share = SYNC_TICKS
         for recording in recordings[tick % share :: share]:
             recording.sync()  # queued on its lane, behind its writes
-        if self._fsync is None or self._fsync.done():
-            share = FSYNC_TICKS
-            chosen = recordings[tick % share :: share]
-            if chosen:
-                self._fsync = self._loop.run_in_executor(None, _fsync_all, chosen)
+        if self._fsync is not None and not self._fsync.done():
+            return
+        if syncfs_available():  # every FSYNC_SECONDS, one syncfs per filesystem
+            if tick % FSYNC_TICKS == 0 and recordings:
+                directories = {recording.directory for recording in recordings}
+                self._fsync = self._loop.run_in_executor(None, flush_filesystems, directories)
+            return
+        share = FSYNC_TICKS  # else fsync each file every FSYNC_SECONDS, spread out
+        chosen = recordings[tick % share :: share]
+        if chosen:
+            self._fsync = self._loop.run_in_executor(None, _fsync_all, chosen)
 
     def load(self) -> dict[str, float]:
         """Load signals over the last second: how late the ticks started (worst), how
