@@ -7,21 +7,42 @@ holds the call, sends BYE, and records INVITE-to-200 latency per call.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 BOUNDARY = "OSS-unique-boundary-42"
 
+# codec -> (m= line formats, a=rtpmap lines before telephone-event's)
+CODEC_OFFERS = {
+    "PCMU": ("0 8 101", "a=rtpmap:0 PCMU/8000\r\n"),
+    "G722": ("9 101", "a=rtpmap:9 G722/8000\r\n"),
+}
 
-def sdp(rtcp_mux: bool = False) -> str:
-    """Two labelled PCMU streams, as an SBC offers them (with rtcp-mux or without)."""
+
+def sdp(rtcp_mux: bool = False, *, codec: str = "PCMU", keys: Sequence[bytes] | None = None) -> str:
+    """Two labelled streams, as an SBC offers them (with rtcp-mux or without).
+
+    ``codec``: ``PCMU`` (offered as PCMU, PCMA and telephone-event) or ``G722``
+    (RFC 3551 §4.5.2: payload type 9, RTP clock 8000). ``keys``: one 30-byte SRTP
+    master key and salt per stream, offered as RTP/SAVP with an RFC 4568
+    ``a=crypto`` AES_CM_128_HMAC_SHA1_80 line (the key the SRC sends with).
+    """
     mux = "a=rtcp-mux\r\n" if rtcp_mux else ""
-    streams = "".join(
-        f"m=audio {40000 + 2 * n} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n"
-        f"a=rtpmap:101 telephone-event/8000\r\na=label:{n + 1}\r\n{mux}a=sendonly\r\n"
-        for n in range(2)
-    )
+    formats, rtpmap = CODEC_OFFERS[codec]
+    proto = "RTP/AVP" if keys is None else "RTP/SAVP"
+    streams = ""
+    for n in range(2):
+        crypto = ""
+        if keys is not None:
+            inline = base64.b64encode(keys[n]).decode()
+            crypto = f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n"
+        streams += (
+            f"m=audio {40000 + 2 * n} {proto} {formats}\r\n{rtpmap}"
+            f"a=rtpmap:101 telephone-event/8000\r\n{crypto}a=label:{n + 1}\r\n{mux}a=sendonly\r\n"
+        )
     return (
         "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=SIPREC\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + streams
     )
@@ -38,9 +59,13 @@ METADATA = (
 )
 
 
-def body(rtcp_mux: bool = False) -> bytes:
+def body(
+    rtcp_mux: bool = False, *, codec: str = "PCMU", keys: Sequence[bytes] | None = None
+) -> bytes:
+    """The INVITE's multipart body: the SDP offer (:func:`sdp`) and the metadata."""
+    offer = sdp(rtcp_mux, codec=codec, keys=keys)
     return (
-        f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp(rtcp_mux)}\r\n"
+        f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{offer}\r\n"
         f"--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\n"
         f"Content-Disposition: recording-session\r\n\r\n{METADATA}\r\n--{BOUNDARY}--\r\n"
     ).encode()
@@ -117,12 +142,16 @@ class Uac(asyncio.DatagramProtocol):
         lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
-    def invite(self, call_id: str) -> Call:
+    def invite(self, call_id: str, content: bytes | None = None) -> Call:
+        """Send an INVITE with ``content`` as its body (default: the socket's
+        two-stream PCMU offer, :func:`body`)."""
         loop = asyncio.get_running_loop()
         call = Call(call_id, time.perf_counter(), done=loop.create_future())
         self.calls[call_id.encode()] = call
         assert self.transport is not None
-        self.transport.sendto(self._request("INVITE", call, 1, self.body), self.target)
+        self.transport.sendto(
+            self._request("INVITE", call, 1, self.body if content is None else content), self.target
+        )
         return call
 
     def bye(self, call: Call) -> None:
