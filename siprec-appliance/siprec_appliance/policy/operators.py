@@ -22,7 +22,7 @@ from siprec_appliance.policy.context import At, CompileContext, Item
 from siprec_appliance.policy.facts import as_number, as_text, is_phone_field
 from siprec_appliance.vendors import to_e164
 
-__all__ = ["COMPARISONS", "Operator", "compile_operator"]
+__all__ = ["COMPARISONS", "Operator", "compile_operator", "parse_address"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A converter turns one operand item into the compiled form, or returns an error text.
@@ -102,7 +102,7 @@ class Cidr(Operator):
         self.networks = networks
 
     def test(self, value: Any) -> bool:
-        address = _address(value) if isinstance(value, str) else None
+        address = parse_address(value) if isinstance(value, str) else None
         if address is None:
             return False
         mapped = getattr(address, "ipv4_mapped", None)
@@ -113,8 +113,12 @@ class Cidr(Operator):
 
 
 @functools.lru_cache(maxsize=4096)
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """A parsed IP address (cached: calls come from a handful of SBC addresses)."""
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A parsed IP address, surrounding blanks ignored; None when ``text`` is not one.
+
+    Cached: calls come from a handful of SBC addresses. The rule index
+    (:mod:`.index`) uses this same function, so both read an address alike.
+    """
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:

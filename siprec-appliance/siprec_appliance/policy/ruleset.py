@@ -10,6 +10,7 @@ from typing import Any
 from siprec_appliance.policy.actions import Action
 from siprec_appliance.policy.conditions import Condition
 from siprec_appliance.policy.decision import Decision, DecisionBuilder, Json, RuleMatch
+from siprec_appliance.policy.index import RuleIndex
 
 __all__ = ["ListInfo", "Rule", "RuleSet"]
 
@@ -75,7 +76,16 @@ class ListInfo:
 class RuleSet:
     """The rules of all files, compiled, in evaluation order. Immutable once built."""
 
-    __slots__ = ("_active", "_matches", "default_record", "files", "lists", "rules", "version")
+    __slots__ = (
+        "_active",
+        "_index",
+        "_matches",
+        "default_record",
+        "files",
+        "lists",
+        "rules",
+        "version",
+    )
 
     def __init__(
         self,
@@ -85,7 +95,13 @@ class RuleSet:
         lists: Mapping[str, ListInfo],
         files: tuple[str, ...],
         default_record: bool,
+        indexed: bool = True,
     ) -> None:
+        """Sort the rules into evaluation order and build the index.
+
+        ``indexed=False`` tests every enabled rule for every call (no :class:`RuleIndex`):
+        the same decisions, slower with many rules (kept for tests and comparisons).
+        """
         self.version = version
         self.rules = tuple(sorted(rules, key=lambda rule: rule.order))
         self.lists = dict(lists)
@@ -94,15 +110,30 @@ class RuleSet:
         self._active = tuple(rule for rule in self.rules if rule.enabled)
         # What a match records is fixed per rule: build it once, not per call.
         self._matches = {rule.id: rule.actions_json() for rule in self._active}
+        self._index = RuleIndex([rule.when for rule in self._active]) if indexed else None
+
+    @property
+    def index(self) -> RuleIndex | None:
+        """The candidate index over the enabled rules (None: a linear scan)."""
+        return self._index
 
     def evaluate(self, facts: Mapping[str, Any], now: datetime.datetime) -> Decision:
-        """The decision for one call's facts at ``now`` (an aware datetime). Pure."""
+        """The decision for one call's facts at ``now`` (an aware datetime). Pure.
+
+        Only the candidates of the index are tested, in evaluation order; a rule that
+        is not a candidate cannot match (:mod:`.index`), so the outcome is that of
+        testing every enabled rule.
+        """
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
         builder = DecisionBuilder()
         matched: list[RuleMatch] = []
         stopped_by: str | None = None
-        for rule in self._active:
+        active = self._active
+        index = self._index
+        positions = range(len(active)) if index is None else index.candidates(facts)
+        for position in positions:
+            rule = active[position]
             if not rule.when.matches(facts, now):
                 continue
             for _, action in rule.actions:

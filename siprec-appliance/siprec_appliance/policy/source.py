@@ -10,6 +10,7 @@ reported as ``file:line:col`` (1-based) with the key path it concerns.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,11 +68,22 @@ class SourceFile:
     def raw_scalar(self, path: KeyPath) -> str | None:
         """The plain scalar written at ``path``, as text (``+31201234567``, not an int)."""
         line, column = self.position(path)
-        lines = self.text.split("\n")  # YAML line breaks, not str.splitlines()'s
+        lines = _lines(self.text)
         if not 0 < line <= len(lines):
             return None
         match = _PLAIN_TOKEN.match(lines[line - 1], column - 1)
         return match.group(0) if match else None
+
+
+@functools.lru_cache(maxsize=16)
+def _lines(text: str) -> tuple[str, ...]:
+    """The text's lines (YAML line breaks, not ``str.splitlines()``'s).
+
+    Split once per text, not once per unquoted number: a file of thousands of
+    numbers made loading quadratic. The key is the text itself (its hash is cached
+    by ``str``), so an edited file is split anew.
+    """
+    return tuple(text.split("\n"))
 
 
 def parse_source(name: str, text: str) -> SourceFile | RuleProblem:
