@@ -117,3 +117,19 @@ def test_channel_rests_after_failures_and_recovers_at_once() -> None:
     assert health.wait(15.0) == 0
     assert health.rate_limited(20.0, retry_after=1.5) == 21.5
     assert health.failures == 0  # a 429 is not a failure
+
+
+def test_admitting_many_distinct_keys_stays_linear() -> None:
+    """Every call start and end has its own key: 20,000 of them within one window
+    must not scan the whole table per admit (that was quadratic: ~10 s here)."""
+    import time
+
+    dedup = Deduplicator(window=300)
+    started = time.process_time()
+    for n in range(20_000):
+        assert dedup.admit(f"session:{n}", n * 0.01, f"t{n}") is None
+    assert time.process_time() - started < 1.0
+    assert len(dedup) == 20_000  # all within the window: none forgotten
+    assert dedup.admit("session:5", 250.0, "again") == Duplicate("t5", 2)
+    dedup.admit("late", 400.0, "x")  # window 300: keys first seen at or before 100 expire
+    assert len(dedup) == (20_000 - 10_001) + 1

@@ -292,17 +292,16 @@ class AlertService:
         alert_id = uuid.uuid4().hex
         for key in event.clears:
             self._dedup.forget(key)
+        channels = self._router.channels_for(event)
+        if not channels and Severity(event.severity) is Severity.INFO:
+            return  # an unrouted info event is not an alert (every call start and end)
         if not isinstance(event, AlertsSuppressed | TestAlert):
             duplicate = self._dedup.admit(event.key, now, alert_id)
             if duplicate is not None:
                 self.counters["duplicates"] += 1
                 await self._db(lambda s: s.repeat(duplicate.token, now))
                 return
-        deliveries = [
-            self._plan(event, alert_id, name, now) for name in self._router.channels_for(event)
-        ]
-        if not deliveries and Severity(event.severity) is Severity.INFO:
-            return  # an unrouted info event is not an alert
+        deliveries = [self._plan(event, alert_id, name, now) for name in channels]
         alert = Alert.from_event(event, alert_id=alert_id, now=now)
         await self._db(lambda s: s.add(alert, deliveries))
         for delivery in deliveries:

@@ -52,13 +52,16 @@ class Deduplicator:
         if seen is not None and now - seen.first_seen < self.window:
             seen.count += 1
             return Duplicate(seen.token, seen.count)
+        self._seen.pop(key, None)  # re-inserted at the end: the dict stays in first_seen order
         self._seen[key] = _Seen(token, now)
         if len(self._seen) > 1024:
-            self.expire(now)
+            self._expire_oldest(now)
         return None
 
     def seed(self, key: str, token: str, first_seen: float, count: int = 1) -> None:
-        """Remember an alert accepted before a restart (from the outbox)."""
+        """Remember an alert accepted before a restart (from the outbox). Seeds older
+        than what is already held are expired late (after it), never wrongly."""
+        self._seen.pop(key, None)
         self._seen[key] = _Seen(token, first_seen, count)
 
     def forget(self, key: str) -> None:
@@ -66,9 +69,21 @@ class Deduplicator:
         self._seen.pop(key, None)
 
     def expire(self, now: float) -> None:
-        """Forget keys whose window has passed."""
+        """Forget every key whose window has passed (a full scan: housekeeping)."""
         for key in [k for k, seen in self._seen.items() if now - seen.first_seen >= self.window]:
             del self._seen[key]
+
+    def _expire_oldest(self, now: float) -> None:
+        """Forget the oldest keys while their window has passed: amortised O(1) per
+        admitted key (a full scan on every admit made thousands of calls a minute
+        quadratic). Keys are held in first-seen order, seeds aside, so this stops
+        at the first key still in its window; :meth:`expire` catches the rest."""
+        seen = self._seen
+        while seen:
+            key = next(iter(seen))
+            if now - seen[key].first_seen < self.window:
+                return
+            del seen[key]
 
     def __len__(self) -> int:
         return len(self._seen)
