@@ -55,7 +55,7 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, appliance.rules.reload)  # reload the rules
+    loop.add_signal_handler(signal.SIGHUP, appliance.rules.reload_soon)  # reload the rules
     # Everything alive now (modules, Sanic, config) lives as long as the process:
     # keep it out of the collector's full scans, which otherwise pause the loop.
     gc.collect()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -585,3 +586,46 @@ def test_reload_result_to_dict() -> None:
         "rules": 3,
         "at": "2026-03-04T10:15:00.000+00:00",
     }
+
+
+def test_a_reload_off_the_loop_lets_the_loop_run(
+    rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling 10,000 rules takes ~30 s: the watcher, SIGHUP and the API reload in
+    a thread, and the loop (SIP) goes on meanwhile; the new set is swapped in after."""
+    reloads: list[ReloadResult] = []
+    rules = service(rules_dir, reloads)
+    rules.reload()
+    compile_on_disk = rules._compile
+
+    def slow_compile(*args: Any) -> Any:
+        time.sleep(0.4)  # a large rule set (sleep gives the GIL up, as parsing does often)
+        return compile_on_disk(*args)
+
+    monkeypatch.setattr(rules, "_compile", slow_compile)
+    more = DEFAULT_RULES.replace("record-everything", "record-more")
+    (rules_dir / "20-more.yaml").write_text(more, encoding="utf-8")
+    before = rules.current
+
+    async def scenario() -> tuple[int, ReloadResult | None, bool]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        running = asyncio.create_task(ticker())
+        reload = asyncio.create_task(rules.reload_off_loop())
+        await asyncio.sleep(0.2)
+        still_old = rules.current is before  # compiling: the last set stays active
+        result = await reload
+        running.cancel()
+        return ticks, result, still_old
+
+    ticks, result, still_old = asyncio.run(scenario())
+    assert ticks >= 20, ticks  # 0.4 s of compiling: the loop kept ticking
+    assert still_old
+    assert result is not None and result.ok and rules.current is not before
+    assert "20-more.yaml" in rules.current.files and rules.current.rule("record-more")

@@ -499,7 +499,8 @@ def _parse_now(value: Any) -> datetime | None:
 
 async def reload_rules(request: ApiRequest) -> HTTPResponse:
     """Read the rule files again now (as on a file change or SIGHUP)."""
-    result = request.app.ctx.control.rules.reload()
+    result = await request.app.ctx.control.rules.reload_off_loop()
+    assert result is not None  # forced: always a result
     logger.info("API: rules reload requested: %s", "ok" if result.ok else "failed")
     return json(result.to_dict())
 

@@ -179,6 +179,7 @@ class RulesService:
         self._last: ReloadResult | None = None
         self._attempted: tuple[str, tuple[RuleProblem, ...]] | None = None
         self._watch: _Watch | None = None
+        self._pending: set[asyncio.Task[None]] = set()  # reload_soon() in progress
 
     # ------------------------------------------------------------------ state
     @property
@@ -217,14 +218,6 @@ class RulesService:
         files, problems = self._read_files()
         return self._install(files, problems)
 
-    def _reload_if_changed(self) -> ReloadResult | None:
-        """:meth:`reload` unless the files are as at the last attempt (a write of ours,
-        a touch, the same broken text saved again): one alert per change."""
-        files, problems = self._read_files()
-        if self._attempted == (rule_set_version(files), tuple(problems)):
-            return None
-        return self._install(files, problems)
-
     def _read_files(self) -> tuple[Files, list[RuleProblem]]:
         try:
             paths = sorted(p for p in self.directory.iterdir() if _is_rule_file(p))
@@ -243,10 +236,36 @@ class RulesService:
                 problems.append(RuleProblem(path.name, 0, 0, f"cannot read: {exc.strerror}"))
         return files, problems
 
+    async def reload_off_loop(self, *, force: bool = True) -> ReloadResult | None:
+        """:meth:`reload` (without ``force``: only if the files differ from the last
+        attempt, so a write of ours, a touch or the same broken text saved again raise
+        one alert per change) with the
+        reading and compiling in a thread: a large rule set takes seconds to parse
+        (10,000 rules: ~30 s, docs/benchmarks.md) and SIP must go on meanwhile. The
+        swap happens back on the loop; until then the last set stays active."""
+        files, problems = await asyncio.to_thread(self._read_files)
+        attempt = (rule_set_version(files), tuple(problems))  # before compile errors
+        if not force and self._attempted == attempt:
+            return None
+        candidate = None
+        if not problems:
+            candidate = await asyncio.to_thread(self._compile, files, problems)
+        return self._commit(attempt, files, problems, candidate)
+
     def _install(self, files: Files, problems: list[RuleProblem]) -> ReloadResult:
-        previous = self._current
-        self._attempted = (rule_set_version(files), tuple(problems))
+        attempt = (rule_set_version(files), tuple(problems))
         candidate = None if problems else self._compile(files, problems)
+        return self._commit(attempt, files, problems, candidate)
+
+    def _commit(
+        self,
+        attempt: tuple[str, tuple[RuleProblem, ...]],
+        files: Files,
+        problems: list[RuleProblem],
+        candidate: RuleSet | None,
+    ) -> ReloadResult:
+        previous = self._current
+        self._attempted = attempt
         at = _now()
         if candidate is not None:
             self._current, self._fallback, self._loaded_at = candidate, False, at
@@ -322,7 +341,7 @@ class RulesService:
                     rust_timeout=WATCH_POLL_MS,
                     yield_on_timeout=True,
                 ):
-                    self._reload_safely()
+                    await self._reload_safely()
                     failed = False
             except Exception as exc:  # FileNotFoundError: the directory is gone
                 if not failed:
@@ -331,13 +350,19 @@ class RulesService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), WATCH_RETRY_SECONDS)
             if not stop.is_set():
-                self._reload_safely()  # whatever changed while not watching
+                await self._reload_safely()  # whatever changed while not watching
 
-    def _reload_safely(self) -> None:
+    async def _reload_safely(self, *, force: bool = False) -> None:
         try:
-            self._reload_if_changed()
+            await self.reload_off_loop(force=force)
         except Exception:
             log.exception("rules: reload after a file change failed")
+
+    def reload_soon(self) -> None:
+        """Force a reload off the loop (SIGHUP); the outcome goes to ``on_reload``."""
+        task = asyncio.get_running_loop().create_task(self._reload_safely(force=True))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _relevant(self, change: Change, path: str) -> bool:
         """A rule file directly in the directory (not an editor's temporary file)."""
