@@ -308,18 +308,6 @@ def reload_once(directory: Path) -> tuple[RuleSet, float]:
     return service.current, elapsed
 
 
-def linear(rule_set: RuleSet) -> RuleSet:
-    """The same rules without the index."""
-    return RuleSet(
-        version=rule_set.version,
-        rules=rule_set.rules,
-        lists=rule_set.lists,
-        files=rule_set.files,
-        default_record=rule_set.default_record,
-        indexed=False,
-    )
-
-
 def measure(rule_set: RuleSet, facts: dict[str, Any], seconds: float) -> list[float]:
     """µs per evaluation, one sample per call, for about ``seconds`` (200 to 20,000)."""
     samples: list[float] = []
@@ -356,7 +344,7 @@ def run_size(size: int, args: argparse.Namespace) -> None:
             f"median {statistics.median(times):.0f} ms, min {times[0]:.0f} ms "
             f"({len(times)} runs)"
         )
-        scan = linear(rule_set)
+        scan = rule_set.linear()
         gc.collect()
         gc.freeze()
         for name, facts in calls(kinds).items():

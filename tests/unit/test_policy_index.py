@@ -44,22 +44,10 @@ def rule_set(*whens: Any, lists: dict[str, list[Any]] | None = None) -> RuleSet:
     return compile_rule_set([("t.yaml", json.dumps(document))], schema=SCHEMA)
 
 
-def linear(indexed: RuleSet) -> RuleSet:
-    """The same rules, evaluated by testing every enabled rule."""
-    return RuleSet(
-        version=indexed.version,
-        rules=indexed.rules,
-        lists=indexed.lists,
-        files=indexed.files,
-        default_record=indexed.default_record,
-        indexed=False,
-    )
-
-
 def matched(rules: RuleSet, facts: dict[str, Any]) -> list[str]:
     """The ids matched with the index; checked against the linear scan."""
     decision = rules.evaluate(facts, NOW)
-    assert decision == linear(rules).evaluate(facts, NOW)
+    assert decision == rules.linear().evaluate(facts, NOW)
     return list(decision.matched_rule_ids)
 
 
@@ -431,7 +419,7 @@ def test_the_index_decides_as_the_linear_scan(
     indexed = compile_rule_set(
         _files(rules, ["c.yaml", "a.yaml", "b.yaml"][:file_count]), schema=SCHEMA
     )
-    scan = linear(indexed)
+    scan = indexed.linear()
     active = [rule for rule in indexed.rules if rule.enabled]
     assert indexed.index is not None
     for facts in calls:
@@ -517,5 +505,5 @@ def test_every_indexed_fact_test_against_every_value() -> None:
             if rule.when.matches(facts, NOW):
                 found += 1
                 assert position in candidates, (rule.data["when"], facts)
-        assert rules.evaluate(facts, NOW) == linear(rules).evaluate(facts, NOW)
+        assert rules.evaluate(facts, NOW) == rules.linear().evaluate(facts, NOW)
     assert found > 200  # the calls do match many of the rules

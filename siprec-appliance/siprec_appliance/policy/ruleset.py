@@ -117,6 +117,17 @@ class RuleSet:
         """The candidate index over the enabled rules (None: a linear scan)."""
         return self._index
 
+    def linear(self) -> RuleSet:
+        """The same rules without the index (tests and benchmarks compare the two)."""
+        return RuleSet(
+            version=self.version,
+            rules=self.rules,
+            lists=self.lists,
+            files=self.files,
+            default_record=self.default_record,
+            indexed=False,
+        )
+
     def evaluate(self, facts: Mapping[str, Any], now: datetime.datetime) -> Decision:
         """The decision for one call's facts at ``now`` (an aware datetime). Pure.
 
