@@ -21,20 +21,19 @@ thread owned by :class:`Outbox`; the event loop only awaits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from siprec_appliance.alerts.errors import AlertsError
 from siprec_appliance.alerts.events import Severity
 from siprec_appliance.alerts.model import Alert, Delivery, DeliveryState
+from siprec_appliance.storethread import StoreThread
 
 __all__ = ["OUTBOX_FILE", "SCHEMA_VERSION", "Outbox", "OutboxStore"]
 
@@ -321,52 +320,27 @@ class OutboxStore:
         return result
 
 
-class Outbox:
+class Outbox(StoreThread[OutboxStore]):
     """The outbox for the event loop: every call runs in the outbox's own thread."""
 
     def __init__(self, data_dir: Path) -> None:
+        super().__init__("the alert outbox", "alerts-db", AlertsError)
         self.path = data_dir / OUTBOX_FILE
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-db")
-        self._store: OutboxStore | None = None
-        self._closed = False
 
     @classmethod
     async def open(cls, data_dir: Path) -> Outbox:
         """Open (or create) ``{data_dir}/alerts.sqlite3``."""
         outbox = cls(data_dir)
-        try:
-            await outbox._run(outbox._open)
-        except BaseException:
-            outbox._executor.shutdown(wait=False)
-            raise
+        await outbox.start(outbox._open)
         return outbox
 
-    def _open(self) -> None:
+    def _open(self) -> OutboxStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._store = OutboxStore(self.path)
+        store = OutboxStore(self.path)
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)  # alert facts name participants
-
-    @property
-    def store(self) -> OutboxStore:
-        if self._store is None:
-            raise AlertsError("the alert outbox is not open")
-        return self._store
+        return store
 
     async def run(self, function: Callable[[OutboxStore], T]) -> T:
         """Run ``function(store)`` in the outbox thread."""
-        return await self._run(lambda: function(self.store))
-
-    async def _run(self, function: Callable[[], T]) -> T:
-        if self._closed:
-            raise AlertsError("the alert outbox is closed")
-        return await asyncio.wrap_future(self._executor.submit(function))
-
-    async def close(self) -> None:
-        """Finish queued work, close the database, stop the thread."""
-        if self._closed:
-            return
-        if self._store is not None:
-            await self._run(self._store.close)
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        return await self.run_blocking(lambda: function(self.store))

@@ -20,7 +20,6 @@ Threading: one SQLite connection lives in one worker thread owned by
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -29,8 +28,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +43,7 @@ from siprec_appliance.appliance.catalog_index import (
 )
 from siprec_appliance.appliance.recording import MARKER_SUFFIX, SESSION_FILE
 from siprec_appliance.errors import SiprecError
+from siprec_appliance.storethread import StoreThread
 
 __all__ = [
     "CATALOG_FILE",
@@ -576,45 +575,27 @@ class AudioFile:
 # --------------------------------------------------------------------------------------
 
 
-class Catalog:
+class Catalog(StoreThread[CatalogStore]):
     """The catalog for the event loop: every call runs in the catalog's own thread."""
 
     def __init__(self, data_dir: Path) -> None:
+        super().__init__("the catalog", "catalog", CatalogError)
         self.data_dir = data_dir
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
-        self._store: CatalogStore | None = None
-        self._closed = False
 
     @classmethod
     async def open(cls, data_dir: Path) -> Catalog:
         """Open (or create, or migrate) ``{data_dir}/catalog.sqlite3``."""
         catalog = cls(data_dir)
-        try:
-            await catalog._run(catalog._open)
-        except BaseException:
-            catalog._executor.shutdown(wait=False)
-            raise
+        await catalog.start(catalog._open)
         return catalog
 
-    def _open(self) -> None:
+    def _open(self) -> CatalogStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._store = CatalogStore(self.data_dir)
-
-    @property
-    def store(self) -> CatalogStore:
-        """The store; use it only from the catalog thread (see :meth:`_run`)."""
-        if self._store is None:
-            raise CatalogError("the catalog is not open")
-        return self._store
-
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise CatalogError("the catalog is closed")
-        return await asyncio.wrap_future(self._executor.submit(function, *args))
+        return CatalogStore(self.data_dir)
 
     async def index(self, directory: Path, *, stale: bool = False) -> IndexedRecording:
         """(Re)index one recording directory."""
-        return await self._run(lambda: self.store.index_directory(directory, stale=stale))
+        return await self.run_blocking(lambda: self.store.index_directory(directory, stale=stale))
 
     async def index_logged(self, directory: Path, *, stale: bool = False) -> None:
         """:meth:`index`, logging instead of raising (for fire-and-forget callers)."""
@@ -633,7 +614,7 @@ class Catalog:
 
     async def rebuild_plan(self) -> list[tuple[Path, bool]]:
         """What :meth:`rebuild` would index: call it before any new recording starts."""
-        return await self._run(self.store.rebuild_plan)
+        return await self.run_blocking(self.store.rebuild_plan)
 
     async def index_all(self, plan: Sequence[tuple[Path, bool]]) -> None:
         """Index each ``(directory, stale)``, one job each so that API reads interleave."""
@@ -643,25 +624,16 @@ class Catalog:
             log.info("catalog: indexed %d recordings found on disk", len(plan))
 
     async def search(self, query: RecordingQuery) -> RecordingPage:
-        return await self._run(lambda: self.store.search(query))
+        return await self.run_blocking(lambda: self.store.search(query))
 
     async def get(self, recording_id: str) -> dict[str, Any] | None:
-        return await self._run(lambda: self.store.get(recording_id))
+        return await self.run_blocking(lambda: self.store.get(recording_id))
 
     async def audio(self, recording_id: str, leg: str | None) -> AudioFile:
-        return await self._run(lambda: self.store.audio(recording_id, leg))
+        return await self.run_blocking(lambda: self.store.audio(recording_id, leg))
 
     async def expired(self, now: float) -> list[tuple[str, str, float]]:
-        return await self._run(lambda: self.store.expired(now))
+        return await self.run_blocking(lambda: self.store.expired(now))
 
     async def delete(self, recording_id: str, directory: str) -> None:
-        await self._run(lambda: self.store.delete(recording_id, directory))
-
-    async def close(self) -> None:
-        """Finish queued work, close the database, stop the thread."""
-        if self._closed:
-            return
-        if self._store is not None:
-            await self._run(self._store.close)
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        await self.run_blocking(lambda: self.store.delete(recording_id, directory))
