@@ -26,14 +26,14 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from siprec_appliance.alerts.errors import AlertsError
 from siprec_appliance.alerts.events import Severity
 from siprec_appliance.alerts.model import Alert, Delivery, DeliveryState
-from siprec_appliance.storethread import StoreThread
+from siprec_appliance.storethread import StoreThread, transaction
 
 __all__ = ["OUTBOX_FILE", "SCHEMA_VERSION", "Outbox", "OutboxStore"]
 
@@ -119,17 +119,6 @@ def overall_state(deliveries: Iterable[Delivery]) -> str:
     return "suppressed" if states else "unrouted"
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
 class OutboxStore:
     """The SQLite side (blocking). Not thread-safe: one thread only."""
 
@@ -168,7 +157,7 @@ class OutboxStore:
     def add(self, alert: Alert, deliveries: Iterable[Delivery]) -> None:
         """Store a new alert and its delivery rows in one transaction."""
         a = alert
-        with _transaction(self._db):
+        with transaction(self._db):
             self._db.execute(
                 "INSERT INTO alerts (id, type, severity, key, title, facts, created_at,"
                 " last_seen, occurrences, template, template_name, subject)"

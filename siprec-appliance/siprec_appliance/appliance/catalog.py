@@ -20,7 +20,6 @@ Threading: one SQLite connection lives in one worker thread owned by
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -28,7 +27,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ from siprec_appliance.appliance.catalog_index import (
 )
 from siprec_appliance.appliance.recording import MARKER_SUFFIX, SESSION_FILE
 from siprec_appliance.errors import SiprecError
-from siprec_appliance.storethread import StoreThread
+from siprec_appliance.storethread import StoreThread, transaction
 
 __all__ = [
     "CATALOG_FILE",
@@ -347,7 +346,7 @@ class CatalogStore:
         """Insert or replace one recording and its child rows, atomically."""
         db = self._db
         r = recording
-        with _transaction(db):
+        with transaction(db):
             db.execute(
                 "INSERT INTO recordings (id, call_id, started_at, ended_at, duration, status,"
                 " reason, vendor, participants, facts, streams, details, directory, indexed_at)"
@@ -545,17 +544,6 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
         "participants": json.loads(row["participants"]),
         "file_count": row["file_count"] if "file_count" in keys else None,
     }
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

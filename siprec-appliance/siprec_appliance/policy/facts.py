@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from siprec_appliance.vendors.facts import FIRST_KEYS
+
 __all__ = [
     "FACT_PREFIXES",
     "KNOWN_FACTS",
@@ -23,29 +25,10 @@ __all__ = [
     "participant_field_problem",
 ]
 
-# Every fixed key of docs/call-facts.md (plus media.codecs).
-KNOWN_FACTS: frozenset[str] = frozenset(
+# Every fixed key of docs/call-facts.md (plus media.codecs): the facts builder's
+# leading keys and the vendor- and media-specific ones.
+KNOWN_FACTS: frozenset[str] = frozenset(FIRST_KEYS) | frozenset(
     {
-        "vendor",
-        "vendor_confidence",
-        "vendor_evidence",
-        "vendor_candidates",
-        "call_id",
-        "transport",
-        "source.address",
-        "source.port",
-        "direction",
-        "direction_rule",
-        "caller.aor",
-        "callee.aor",
-        "caller.name",
-        "callee.name",
-        "caller.e164",
-        "callee.e164",
-        "participants",
-        "ucid",
-        "cs_call_id",
-        "sip_session_ids",
         "data_mode",
         "metadata_namespace",
         "media.m_lines",

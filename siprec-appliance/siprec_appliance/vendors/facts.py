@@ -54,7 +54,7 @@ _CALLEE_LABELS = frozenset({"b_leg"})
 _EXTENSION_MAX_DIGITS = 6  # "internal" = an all-digit user part this short
 _EXTERNAL_MIN_DIGITS = 10  # "external" = E.164, or an all-digit user part this long
 
-_FIRST_KEYS = (
+FIRST_KEYS = (
     "vendor",
     "vendor_confidence",
     "vendor_evidence",
@@ -302,7 +302,7 @@ def build_call_facts(
     for key, value in sink.values.items():
         facts.setdefault(key, value)
     facts["warnings"] = list(sink.warnings)
-    ordered: dict[str, object] = {key: facts[key] for key in _FIRST_KEYS if key in facts}
+    ordered: dict[str, object] = {key: facts[key] for key in FIRST_KEYS if key in facts}
     for key in sorted([key for key in facts if key not in ordered]):  # keys are unique
         ordered[key] = facts[key]
     return ordered
